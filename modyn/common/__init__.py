@@ -1,0 +1,1 @@
+"""Code every service shares. Imports no service package."""

@@ -1,0 +1,1 @@
+"""Generated gRPC stubs: run scripts/compile_protos.py, never edit."""
