@@ -74,14 +74,16 @@ class GrpcServer:
         self.address = f"{hostname}:{port}"
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name),
-            options=CHANNEL_OPTIONS,
+            # no SO_REUSEPORT: a second server on a taken port must fail, not silently share it
+            options=[*CHANNEL_OPTIONS, ("grpc.so_reuseport", 0)],
         )
         add_servicers(self._server)
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        bound = self._server.add_insecure_port(self.address)
-        if bound == 0:
-            raise OSError(f"{name}: cannot bind {self.address} (port in use or bad hostname)")
+        try:
+            bound = self._server.add_insecure_port(self.address)
+        except RuntimeError as exc:  # grpc's own "Failed to bind" error
+            raise OSError(f"{name}: cannot bind {self.address} (port in use or bad hostname)") from exc
         self.port = bound
 
     def start(self) -> None:

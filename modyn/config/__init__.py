@@ -77,20 +77,25 @@ def _describe(error: ValidationError) -> str:
     return f"{path}: {text}"
 
 
+def _deref(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        target: Any = root
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        schema = target
+    return schema
+
+
 def _fill_defaults(schema: dict[str, Any], instance: Any, root: dict[str, Any]) -> None:
     """Insert the schema's defaults into `instance`, recursively, where keys are absent."""
-    if "$ref" in schema:
-        ref = schema["$ref"].removeprefix("#/").split("/")
-        target: Any = root
-        for part in ref:
-            target = target[part]
-        _fill_defaults(target, instance, root)
+    schema = _deref(schema, root)
     for sub in schema.get("allOf", []):
         _fill_defaults(sub, instance, root)
     if isinstance(instance, dict):
         for key, sub in schema.get("properties", {}).items():
             if not isinstance(sub, dict):
                 continue
+            sub = _deref(sub, root)
             if key not in instance and "default" in sub:
                 instance[key] = copy.deepcopy(sub["default"])
             if key in instance:

@@ -1,0 +1,1 @@
+"""`modyn-cluster`: the embedded default — every service as a child process on this machine."""

@@ -1,0 +1,1 @@
+"""The supervisor: drives a pipeline (replay or live data → triggers → training → evaluation)."""
