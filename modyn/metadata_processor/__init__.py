@@ -1,0 +1,1 @@
+"""The metadata processor: persists per-trigger and per-sample training metadata (e.g. loss)."""
