@@ -103,3 +103,9 @@ def test_defaults_behind_references_are_filled(tmp_path: Path) -> None:
     loaded = load_system_config(path)
     assert loaded["selector"]["hostname"] == "127.0.0.1"
     assert loaded["trainer_server"]["scratch_directory"] == str(tmp_path / "modyn_state" / "trainer")
+
+
+@pytest.mark.parametrize("name", ["system_sqlite.yaml", "system_postgres.yaml"])
+def test_shipped_system_configs_are_valid(name: str) -> None:
+    config = load_system_config(ROOT / "benchmarks" / "mnist" / name)
+    assert [d["name"] for d in config["storage"]["datasets"]] == ["mnist", "mnist_test"]

@@ -2,6 +2,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Integer, String, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from modyn.common.database import Database, database_url
@@ -23,7 +24,7 @@ def test_tables_created_and_sessions_commit_or_roll_back(db_config: dict[str, An
     db.create_tables(Base.metadata)  # idempotent on start-up
     with db.session() as session:
         session.add(Thing(name="a"))
-    with pytest.raises(Exception):
+    with pytest.raises(IntegrityError):
         with db.session() as session:
             session.add(Thing(name="b"))
             session.flush()
