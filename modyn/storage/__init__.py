@@ -1,0 +1,1 @@
+"""The storage service: registers datasets, ingests their files, serves keys by time and bytes by key."""

@@ -1,0 +1,92 @@
+"""The interface every file wrapper offers, and the config checks they share."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from modyn.storage.filesystem_wrappers.base import FilesystemWrapper
+
+
+class MalformedFileError(ValueError):
+    """A file cannot be ingested as it is; the message says why (the caller adds the path)."""
+
+
+class FileWrapper(ABC):
+    """Knows one file format: how many samples a file has, their labels, and their bytes.
+
+    Constructed from the dataset's `file_wrapper_config`; the constructor validates it and raises a
+    ValueError naming the offending key. Methods take the dataset's filesystem wrapper and a path
+    relative to the dataset's base_path.
+    """
+
+    type_name: ClassVar[str]
+    # Keys the config may carry: name -> (python type(s), default or REQUIRED).
+    config_keys: ClassVar[dict[str, tuple[Any, Any]]]
+
+    REQUIRED: ClassVar[object] = object()
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = self._validated(config)
+        self.file_extension: str = self.config["file_extension"]
+
+    @classmethod
+    def _validated(cls, config: Any) -> dict[str, Any]:
+        if not isinstance(config, dict):
+            raise ValueError(f"file_wrapper_config: must be a mapping, got {type(config).__name__}")
+        unknown = sorted(set(config) - set(cls.config_keys))
+        if unknown:
+            raise ValueError(
+                f"file_wrapper_config: unknown key(s) {', '.join(map(repr, unknown))} for {cls.type_name} "
+                f"(allowed: {', '.join(sorted(cls.config_keys))})"
+            )
+        out: dict[str, Any] = {}
+        for key, (types, default) in cls.config_keys.items():
+            if key not in config:
+                if default is FileWrapper.REQUIRED:
+                    raise ValueError(f"file_wrapper_config.{key}: is required for {cls.type_name}")
+                out[key] = default
+                continue
+            value = config[key]
+            # bool is an int in Python; an int key must not accept true/false.
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
+                names = " or ".join(t.__name__ for t in _as_tuple(types))
+                raise ValueError(f"file_wrapper_config.{key}: must be {names}, got {value!r}")
+            out[key] = value
+        if not out["file_extension"]:
+            raise ValueError("file_wrapper_config.file_extension: must not be empty")
+        return out
+
+    @abstractmethod
+    def get_labels(self, fs: FilesystemWrapper, path: str) -> list[int]:
+        """The label of every sample of the file, in order; checks the whole file.
+
+        Raises MalformedFileError when the file (or its label file) is not valid.
+        """
+
+    def get_number_of_samples(self, fs: FilesystemWrapper, path: str) -> int:
+        return len(self.get_labels(fs, path))
+
+    @abstractmethod
+    def get_samples(self, fs: FilesystemWrapper, path: str, indices: Sequence[int]) -> list[bytes]:
+        """The bytes of the samples at `indices` (any order, repeats allowed), reading the file once."""
+
+    @abstractmethod
+    def sample_size_hint(self, fs: FilesystemWrapper, path: str, number_of_samples: int) -> int:
+        """A cheap estimate of one sample's size in bytes, to bound the memory of a Get."""
+
+
+def _as_tuple(types: Any) -> tuple[type, ...]:
+    return types if isinstance(types, tuple) else (types,)
+
+
+def parse_label(text: str, where: str) -> int:
+    """An int64 label from text; MalformedFileError naming `where` otherwise."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise MalformedFileError(f"{where}: label {text.strip()[:40]!r} is not an integer") from None
+    if not -(2**63) <= value < 2**63:
+        raise MalformedFileError(f"{where}: label {value} does not fit in int64")
+    return value

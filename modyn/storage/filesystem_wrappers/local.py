@@ -1,0 +1,81 @@
+"""Datasets in a folder of the local filesystem."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from modyn.storage.filesystem_wrappers.base import FilesystemWrapper, PathOutsideDatasetError
+
+
+class LocalFilesystemWrapper(FilesystemWrapper):
+    """Reads a dataset's files from a local folder. Symlinks are followed only while they stay inside it."""
+
+    def __init__(self, base_path: str) -> None:
+        root = Path(base_path).expanduser()
+        if not root.is_absolute():
+            raise ValueError(f"base_path: must be an absolute path, got '{base_path}'")
+        super().__init__(str(root))
+        self._root = root.resolve()
+
+    def check_base_path(self) -> None:
+        if not self._root.is_dir():
+            raise ValueError(f"base_path: '{self.base_path}' does not exist or is not a directory")
+
+    def _full(self, path: str) -> Path:
+        """The real location of a relative path; PathOutsideDatasetError if it leaves base_path."""
+        if os.path.isabs(path):
+            raise PathOutsideDatasetError(f"path '{path}' must be relative to the dataset's base_path")
+        full = (self._root / path).resolve()
+        if full != self._root and self._root not in full.parents:
+            raise PathOutsideDatasetError(f"path '{path}' is outside the dataset's base_path '{self.base_path}'")
+        return full
+
+    def list_files(self, extension: str) -> list[str]:
+        self.check_base_path()  # a vanished dataset folder is an error, not an empty dataset
+        found: list[str] = []
+        # Iterative scandir walk: cheap d_type checks, and only symlinks pay for a resolve().
+        pending = [("", str(self._root))]
+        while pending:
+            rel_dir, full_dir = pending.pop()
+            with os.scandir(full_dir) as entries:
+                for entry in entries:
+                    rel = f"{rel_dir}{entry.name}"
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((f"{rel}/", entry.path))
+                    elif entry.name.endswith(extension):
+                        if entry.is_symlink():
+                            if not self.exists(rel):  # dangling, or pointing out of the dataset
+                                continue
+                        elif not entry.is_file(follow_symlinks=False):
+                            continue
+                        found.append(rel)
+        found.sort()
+        return found
+
+    def exists(self, path: str) -> bool:
+        try:
+            return self._full(path).is_file()
+        except PathOutsideDatasetError:
+            return False
+
+    def mtime(self, path: str) -> float:
+        return self._full(path).stat().st_mtime
+
+    def size(self, path: str) -> int:
+        return self._full(path).stat().st_size
+
+    def read(self, path: str) -> bytes:
+        return self._full(path).read_bytes()
+
+    def read_ranges(self, path: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        out: list[bytes] = []
+        with open(self._full(path), "rb") as handle:
+            for offset, length in ranges:
+                handle.seek(offset)
+                data = handle.read(length)
+                if len(data) != length:
+                    raise OSError(f"{path}: short read at offset {offset} ({len(data)} of {length} bytes)")
+                out.append(data)
+        return out
