@@ -105,7 +105,9 @@ def _fill_defaults(schema: dict[str, Any], instance: Any, root: dict[str, Any]) 
             _fill_defaults(schema["items"], item, root)
 
 
-def validate(config: Any, schema_name: str, checks: Callable[[dict[str, Any]], list[str]] | None = None) -> dict[str, Any]:
+def validate(
+    config: Any, schema_name: str, checks: Callable[[dict[str, Any]], list[str]] | None = None
+) -> dict[str, Any]:
     """Return a copy of `config` with defaults filled in; raise ConfigError on any problem.
 
     `checks` adds problems the schema cannot express (run only on a schema-valid config).
@@ -161,10 +163,17 @@ def _system_checks(config: dict[str, Any]) -> list[str]:
 def _pipeline_checks(config: dict[str, Any]) -> list[str]:
     from modyn.models import MODEL_REGISTRY  # light: names only, no torch import
 
+    problems = []
     model_id = config["model"]["id"]
     if model_id not in MODEL_REGISTRY:
-        return [f"model.id: unknown model {model_id!r} (known: {', '.join(sorted(MODEL_REGISTRY))})"]
-    return []
+        problems.append(f"model.id: unknown model {model_id!r} (known: {', '.join(sorted(MODEL_REGISTRY))})")
+    # Accepted by the schema for compatibility with Modyn configs, but not implemented yet: refuse
+    # rather than silently ignore.
+    if config["data"]["transformations"]:
+        problems.append("data.transformations: not supported yet; leave it empty, transform in bytes_parser_function")
+    if config["training"]["checkpointing"].get("activated"):
+        problems.append("training.checkpointing.activated: checkpointing is not supported yet; set it to false")
+    return problems
 
 
 def validate_system_config(config: Any, base_dir: Path | None = None) -> dict[str, Any]:

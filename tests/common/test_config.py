@@ -109,3 +109,15 @@ def test_defaults_behind_references_are_filled(tmp_path: Path) -> None:
 def test_shipped_system_configs_are_valid(name: str) -> None:
     config = load_system_config(ROOT / "benchmarks" / "mnist" / name)
     assert [d["name"] for d in config["storage"]["datasets"]] == ["mnist", "mnist_test"]
+
+
+def test_unimplemented_options_are_refused_not_ignored() -> None:
+    config = example_pipeline()
+    config["data"]["transformations"] = ["Normalize"]
+    config["training"]["checkpointing"] = {"activated": True, "interval": 10, "path": "/tmp/x"}
+    with pytest.raises(ConfigError) as info:
+        validate_pipeline_config(config)
+    assert [p.split(":")[0] for p in info.value.problems] == [
+        "data.transformations",
+        "training.checkpointing.activated",
+    ]
