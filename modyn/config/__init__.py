@@ -29,9 +29,20 @@ class ConfigError(ValueError):
         super().__init__(f"invalid {source}:\n" + "\n".join(f"  {p}" for p in problems))
 
 
+def _expand_includes(node: Any) -> Any:
+    """Replace every `{$include: relative/file.yaml}` with that file's schema (one file per section)."""
+    if isinstance(node, dict):
+        if set(node) == {"$include"}:
+            return _expand_includes(yaml.safe_load((SCHEMA_DIR / node["$include"]).read_text()))
+        return {key: _expand_includes(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_expand_includes(item) for item in node]
+    return node
+
+
 @cache
 def _schema(name: str) -> dict[str, Any]:
-    return yaml.safe_load((SCHEMA_DIR / f"{name}.yaml").read_text())
+    return _expand_includes(yaml.safe_load((SCHEMA_DIR / f"{name}.yaml").read_text()))
 
 
 def yaml_path(parts: Any) -> str:

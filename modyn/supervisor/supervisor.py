@@ -23,6 +23,7 @@ from modyn.common.clients.storage_client import StorageClient
 from modyn.common.clients.trainer_server_client import TrainerServerClient
 from modyn.common.database import Database
 from modyn.common.grpc_utils import check_health
+from modyn.supervisor.evaluation.evaluation_runner import EvaluationError, EvaluationRunner
 from modyn.supervisor.models import SupervisorBase, SupervisorTrigger
 from modyn.supervisor.pipeline_log import PipelineLog
 from modyn.supervisor.triggers import build_trigger
@@ -42,6 +43,8 @@ def calling(service: str) -> Iterator[None]:
         yield
     except grpc.RpcError as exc:
         raise SupervisorError(describe_rpc_error(service, exc)) from exc
+    except EvaluationError as exc:
+        raise SupervisorError(str(exc)) from exc
 
 
 class Supervisor:
@@ -63,6 +66,7 @@ class Supervisor:
             system_config["trainer_server"]["hostname"], system_config["trainer_server"]["port"]
         )
         self.evaluator = EvaluatorClient(system_config["evaluator"]["hostname"], system_config["evaluator"]["port"])
+        self.evaluation = EvaluationRunner(self.evaluator, pipeline_config)
         self.stop_requested = threading.Event()
         self.pipeline_id: int | None = None
         self.log: PipelineLog | None = None
@@ -122,6 +126,8 @@ class Supervisor:
                     if self._handle_new_data(keys, timestamps, labels, maximum_triggers):
                         break
                     bar.update(len(keys))
+            with calling("evaluator"):
+                self.log.data.update(self.evaluation.after_pipeline(self.log.triggers))
             self.log.finish("done")
         except BaseException as exc:
             self.log.finish("failed", error=_error_text(exc))
@@ -240,7 +246,8 @@ class Supervisor:
                 entry["model_id"] = self.trainer.store_final_model(entry["training"].pop("training_id"))
             self.previous_model_id = entry["model_id"]
             self._record(trigger_id, "stored", entry)
-            entry["evaluation"] = self._evaluate(entry["model_id"])
+            with calling("evaluator"):
+                entry["evaluation"] = self.evaluation.after_trigger(entry["model_id"], entry)
             self._record(trigger_id, "evaluated", entry)
         self.log.add_trigger(entry)
         self.num_triggers += 1
@@ -274,28 +281,6 @@ class Supervisor:
             "loss_last": status.loss_last,
             "duration_s": round(status.duration_s, 3),
         }
-
-    def _evaluate(self, model_id: int) -> dict[str, dict[str, float]]:
-        evaluation = self.pipeline.get("evaluation")
-        if not evaluation:
-            return {}
-        results: dict[str, dict[str, float]] = {}
-        with calling("evaluator"):
-            for dataset in evaluation["datasets"]:
-                evaluation_id = self.evaluator.start_evaluation(model_id, dataset, evaluation["device"])
-                while True:
-                    result = self.evaluator.result(evaluation_id)
-                    if not result.valid:
-                        raise SupervisorError(f"evaluator lost evaluation {evaluation_id}")
-                    if result.failed:
-                        raise SupervisorError(
-                            f"evaluation of model {model_id} on {dataset['dataset_id']} failed: {result.exception}"
-                        )
-                    if not result.is_running:
-                        break
-                    time.sleep(POLL_INTERVAL_S)
-                results[dataset["dataset_id"]] = {r.name: round(r.value, 6) for r in result.results}
-        return results
 
     def _print_trigger(self, entry: dict[str, Any]) -> None:
         training = entry["training"] or {}
