@@ -53,3 +53,12 @@ def test_unreachable_server_is_unavailable() -> None:
     with pytest.raises(grpc.RpcError) as info:
         client.dataset_available("x")
     assert describe_rpc_error("storage", info.value).startswith("storage is unavailable")
+
+
+def test_healthcheck_cli_exit_codes(port: int) -> None:
+    from modyn.common.healthcheck import main
+
+    assert main(["127.0.0.1", str(port)]) == 1
+    with GrpcServer("t", "127.0.0.1", port, lambda _server: None):
+        assert main(["127.0.0.1", str(port)]) == 0
+    assert main(["127.0.0.1"]) == 2
