@@ -47,6 +47,7 @@ setup(
             "modyn-metadata-processor=modyn.metadata_processor.metadata_processor_entrypoint:main",
             "modyn-model-storage=modyn.model_storage.model_storage_entrypoint:main",
             "modyn-evaluator=modyn.evaluator.evaluator_entrypoint:main",
+            "modyn-models=modyn.model_storage.cli:main",
             "modyn-cluster=modyn.cluster.cluster_entrypoint:main",
             "modyn-supervisor=modyn.supervisor.supervisor_entrypoint:main",
         ]

@@ -36,7 +36,7 @@ def system_config(
 ) -> dict[str, Any]:
     """A system config for a local cluster on free ports; datasets are registered by the tests."""
     config: dict[str, Any] = {section: {"hostname": "127.0.0.1", "port": free_port()} for section in SERVICES}
-    config["storage"].update({"database": storage_db, "datasets": []})
+    config["storage"].update({"database": storage_db, "datasets": [], "allowed_base_paths": [str(data_dir)]})
     config["metadata_database"] = metadata_db
     config["trainer_server"]["scratch_directory"] = str(workdir / "trainer")
     config["model_storage"]["models_directory"] = str(workdir / "models")

@@ -2,7 +2,8 @@
 # The MNIST example end to end on the embedded default (SQLite, no Docker):
 # set up .venv, write the example data, start modyn-cluster, replay the pipeline with
 # modyn-supervisor (experiment mode), print the per-trigger summary, stop the cluster.
-# Logs: modyn_logs/ (pipeline log and each service's log). Safe to run again.
+# Logs: modyn_logs/ (pipeline log, its PNG report modyn_logs/pipeline_<id>/report.png, and each
+# service's log). Safe to run again.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 . scripts/setup_venv.sh

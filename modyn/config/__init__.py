@@ -160,6 +160,11 @@ def resolve_system_paths(config: dict[str, Any], base_dir: Path) -> dict[str, An
     for dataset in config["storage"]["datasets"]:
         if dataset["filesystem_wrapper_type"] == "LocalFilesystemWrapper":
             dataset["base_path"] = _resolve(base_dir, dataset["base_path"])
+    if "allowed_base_paths" in config["storage"]:
+        config["storage"]["allowed_base_paths"] = [
+            root if root.startswith("s3://") else _resolve(base_dir, root)
+            for root in config["storage"]["allowed_base_paths"]
+        ]
     config["trainer_server"]["scratch_directory"] = _resolve(base_dir, config["trainer_server"]["scratch_directory"])
     config["model_storage"]["models_directory"] = _resolve(base_dir, config["model_storage"]["models_directory"])
     return config
@@ -178,12 +183,27 @@ def _pipeline_checks(config: dict[str, Any]) -> list[str]:
     model_id = config["model"]["id"]
     if model_id not in MODEL_REGISTRY:
         problems.append(f"model.id: unknown model {model_id!r} (known: {', '.join(sorted(MODEL_REGISTRY))})")
-    # Accepted by the schema for compatibility with Modyn configs, but not implemented yet: refuse
-    # rather than silently ignore.
-    if config["data"]["transformations"]:
-        problems.append("data.transformations: not supported yet; leave it empty, transform in bytes_parser_function")
-    if config["training"]["checkpointing"].get("activated"):
-        problems.append("training.checkpointing.activated: checkpointing is not supported yet; set it to false")
+    problems += _training_checks(config)
+    from modyn.supervisor.evaluation.checks import evaluation_problems  # no torch import
+
+    problems += evaluation_problems(config)
+    return problems
+
+
+def _training_checks(config: dict[str, Any]) -> list[str]:
+    """Parser, transformations and training keys that must agree with each other."""
+    from modyn.common.data import check_bytes_parser, check_transformations  # no torch import
+
+    data, training = config["data"], config["training"]
+    problems = check_bytes_parser(data["bytes_parser_function"]) + check_transformations(data["transformations"])
+    if training.get("initial_model") == "pretrained" and "initial_model_id" not in training:
+        problems.append("training.initial_model_id: is required when training.initial_model is pretrained")
+    names = [o["name"] for o in training["optimizers"]]
+    if len(set(names)) != len(names):
+        problems.append("training.optimizers: optimizer names must be unique")
+    for i, name in enumerate(training.get("lr_scheduler", {}).get("optimizers", [])):
+        if name not in names:
+            problems.append(f"training.lr_scheduler.optimizers[{i}]: no optimizer named {name!r}")
     return problems
 
 

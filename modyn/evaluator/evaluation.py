@@ -24,6 +24,7 @@ import torch
 from modyn.common.clients import describe_rpc_error
 from modyn.common.clients.model_storage_client import ModelStorageClient
 from modyn.common.clients.storage_client import StorageClient
+from modyn.common.data import DataConfigError, build_bytes_parser, build_transform
 from modyn.common.user_functions import compile_user_function
 from modyn.evaluator.metrics import build_metric
 from modyn.models import build_model
@@ -53,6 +54,8 @@ class EvaluationJob:
     storage: StorageClient
     model_storage: ModelStorageClient
     keys_per_get: int = DEFAULT_KEYS_PER_GET
+    evaluation_transformer_function: str = ""
+    transformations: list[Any] | None = None
 
 
 def run_evaluation(job: EvaluationJob, reports: Any) -> None:
@@ -74,10 +77,19 @@ def evaluate(
     job: EvaluationJob, on_progress: Callable[[int], None] | None = None
 ) -> tuple[int, list[tuple[str, float]]]:
     """Evaluate the job's model on its keys; return (number of samples evaluated, [(metric name, value)])."""
-    parser = compile_user_function(job.bytes_parser_function, "bytes_parser_function")
-    if parser is None:
-        raise EvaluationFailure("bytes_parser_function is empty")
+    # The same parsing path as training: built-in parser names or user source, then transformations.
+    try:
+        parse = build_bytes_parser(job.bytes_parser_function, "bytes_parser_function")
+        transform = build_transform(job.transformations, "transformations")
+    except DataConfigError as exc:
+        raise EvaluationFailure(str(exc)) from exc
+
+    def parser(data: bytes) -> Any:
+        sample = parse(data)
+        return transform(sample) if transform is not None else sample
+
     label_transformer = compile_user_function(job.label_transformer_function, "label_transformer_function")
+    output_transformer = compile_user_function(job.evaluation_transformer_function, "evaluation_transformer_function")
     metrics = [build_metric(config) for config in job.metric_configs]
     device = torch.device(job.device or "cpu")
 
@@ -103,6 +115,11 @@ def evaluate(
                 f"model {job.model_id} failed on a batch of inputs of shape {tuple(x.shape)} "
                 f"(dtype {x.dtype}): {type(exc).__name__}: {exc}"
             ) from exc
+        if output_transformer is not None:
+            try:
+                outputs = torch.as_tensor(output_transformer(outputs))
+            except Exception as exc:
+                raise EvaluationFailure(f"evaluation_transformer_function failed: {type(exc).__name__}: {exc}") from exc
         for metric in metrics:
             try:
                 metric.update(outputs, y)

@@ -19,6 +19,7 @@ import torch
 from modyn.common.clients import describe_rpc_error
 from modyn.common.clients.model_storage_client import ModelStorageClient
 from modyn.common.clients.storage_client import StorageClient
+from modyn.common.data import DataConfigError, build_bytes_parser, build_transform
 from modyn.common.user_functions import UserFunctionError, compile_user_function
 from modyn.evaluator.evaluation import DEFAULT_KEYS_PER_GET, EvaluationJob, run_evaluation
 from modyn.evaluator.metrics import parse_metric_configs, result_names
@@ -42,7 +43,21 @@ class EvaluationNotFound(LookupError):
 
 
 class StorageUnavailable(RuntimeError):
-    """Storage did not answer while the request was being checked."""
+    """Storage (or model storage) did not answer while the request was being checked."""
+
+
+class EvaluationNotStarted(Exception):
+    """A well-formed request that cannot be evaluated: `reason` is one of NOT_START_REASONS."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        if reason not in NOT_START_REASONS:
+            raise ValueError(f"unknown reason {reason!r}")
+        self.reason = reason
+        super().__init__(message)
+
+
+#: Why an evaluation did not start (the names of the EvaluationNotStartReason enum in evaluator.proto).
+NOT_START_REASONS = ("EMPTY_DATASET", "MODEL_NOT_FOUND", "DATASET_NOT_FOUND")
 
 
 @dataclass
@@ -57,6 +72,8 @@ class EvaluationRequest:
     label_transformer_function: str = ""
     device: str = "cpu"
     interval: tuple[int, int] | None = None
+    evaluation_transformer_function: str = ""
+    transformations: list[Any] | None = None
 
 
 @dataclass
@@ -91,31 +108,48 @@ class EvaluationManager:
         self._lock = threading.Lock()
 
     def start(self, request: EvaluationRequest) -> tuple[int, int]:
-        """Check the request, snapshot the keys, start the job; return (evaluation id, number of samples)."""
+        """Check the request, snapshot the keys, start the job; return (evaluation id, number of samples).
+
+        Raises InvalidEvaluationRequest for a malformed request, EvaluationNotStarted (with its reason)
+        for an unknown model or dataset or no samples to evaluate, StorageUnavailable when storage or
+        model storage does not answer. Starting does not wait for other evaluations: each runs in its
+        own process, and only the id counter is shared.
+        """
         metric_configs, names = self._check(request)
-        keys = self._list_keys(request.dataset_id, request.interval)
+        self._check_model(request.model_id)
+        try:
+            keys = self._list_keys(request.dataset_id, request.interval)
+        except DatasetNotFound as exc:
+            raise EvaluationNotStarted("DATASET_NOT_FOUND", str(exc)) from exc
+        if not keys:
+            where = f"in the interval [{request.interval[0]}, {request.interval[1]}]" if request.interval else "at all"
+            raise EvaluationNotStarted("EMPTY_DATASET", f"dataset '{request.dataset_id}' has no samples {where}")
         with self._lock:
             evaluation_id = next(self._ids)
-            job = EvaluationJob(
-                evaluation_id=evaluation_id,
-                model_id=request.model_id,
-                dataset_id=request.dataset_id,
-                bytes_parser_function=request.bytes_parser_function,
-                label_transformer_function=request.label_transformer_function,
-                batch_size=request.batch_size,
-                device=request.device or "cpu",
-                metric_configs=metric_configs,
-                result_names=names,
-                keys=keys,
-                storage=self._storage,
-                model_storage=self._model_storage,
-                keys_per_get=self._keys_per_get,
-            )
-            reports = _SPAWN.Queue()
-            process = _SPAWN.Process(
-                target=run_evaluation, args=(job, reports), name=f"evaluation-{evaluation_id}", daemon=True
-            )
-            process.start()
+        # The job is built and spawned outside the lock: a slow spawn does not hold up other requests.
+        job = EvaluationJob(
+            evaluation_id=evaluation_id,
+            model_id=request.model_id,
+            dataset_id=request.dataset_id,
+            bytes_parser_function=request.bytes_parser_function,
+            label_transformer_function=request.label_transformer_function,
+            batch_size=request.batch_size,
+            device=request.device or "cpu",
+            metric_configs=metric_configs,
+            result_names=names,
+            keys=keys,
+            storage=self._storage,
+            model_storage=self._model_storage,
+            keys_per_get=self._keys_per_get,
+            evaluation_transformer_function=request.evaluation_transformer_function,
+            transformations=list(request.transformations or []),
+        )
+        reports = _SPAWN.Queue()
+        process = _SPAWN.Process(
+            target=run_evaluation, args=(job, reports), name=f"evaluation-{evaluation_id}", daemon=True
+        )
+        process.start()
+        with self._lock:
             self._jobs[evaluation_id] = _Job(process, reports, EvaluationStatus(is_running=True))
         logger.info(
             "evaluation %d: model %d on '%s' (%d samples) started",
@@ -176,9 +210,14 @@ class EvaluationManager:
             raise InvalidEvaluationRequest(f"batch_size must be > 0, got {request.batch_size}")
         if not request.bytes_parser_function.strip():
             raise InvalidEvaluationRequest("bytes_parser_function is empty")
+        try:
+            build_bytes_parser(request.bytes_parser_function, "bytes_parser_function")
+            build_transform(request.transformations, "transformations")
+        except DataConfigError as exc:
+            raise InvalidEvaluationRequest(str(exc)) from exc
         for source, name in (
-            (request.bytes_parser_function, "bytes_parser_function"),
             (request.label_transformer_function, "label_transformer_function"),
+            (request.evaluation_transformer_function, "evaluation_transformer_function"),
         ):
             try:
                 compile_user_function(source, name)
@@ -190,6 +229,18 @@ class EvaluationManager:
             )
         self._check_device(request.device or "cpu")
         return metric_configs, names
+
+    def _check_model(self, model_id: int) -> None:
+        try:
+            self._model_storage.get_model_info(model_id)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                raise EvaluationNotStarted(
+                    "MODEL_NOT_FOUND", f"model {model_id} is not stored in model storage"
+                ) from exc
+            raise StorageUnavailable(
+                f"cannot look up model {model_id}: {describe_rpc_error('model storage', exc)}"
+            ) from exc
 
     @staticmethod
     def _check_device(device: str) -> None:

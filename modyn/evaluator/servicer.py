@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import NoReturn
 
 import grpc
@@ -10,6 +11,7 @@ from modyn.evaluator.evaluation_manager import (
     DatasetNotFound,
     EvaluationManager,
     EvaluationNotFound,
+    EvaluationNotStarted,
     EvaluationRequest,
     InvalidEvaluationRequest,
     StorageUnavailable,
@@ -24,8 +26,10 @@ def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -
 
 
 class EvaluatorServicer(_GeneratedServicer):
-    """EvaluateModel starts a job (checked first: bad metrics or parser → INVALID_ARGUMENT, unknown dataset →
-    NOT_FOUND, storage down → UNAVAILABLE); GetEvaluationResult polls it (unknown id → NOT_FOUND)."""
+    """EvaluateModel starts a job, checked first: bad metrics, parser or transformations → INVALID_ARGUMENT;
+    storage or model storage down → UNAVAILABLE; unknown model, unknown dataset or no samples in the
+    interval → evaluation_started false with `not_start_reason` and a message. GetEvaluationResult polls a
+    job (unknown id → NOT_FOUND)."""
 
     def __init__(self, manager: EvaluationManager) -> None:
         self.manager = manager
@@ -33,6 +37,12 @@ class EvaluatorServicer(_GeneratedServicer):
     def EvaluateModel(  # noqa: N802 - gRPC method name
         self, request: pb.EvaluateModelRequest, context: grpc.ServicerContext
     ) -> pb.EvaluateModelResponse:
+        try:
+            transformations = json.loads(request.transformations) if request.transformations else []
+        except json.JSONDecodeError as exc:
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"transformations is not a JSON list: {exc}")
+        if not isinstance(transformations, list):
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "transformations must be a JSON list")
         evaluation_request = EvaluationRequest(
             model_id=request.model_id,
             dataset_id=request.dataset_id,
@@ -42,9 +52,18 @@ class EvaluatorServicer(_GeneratedServicer):
             label_transformer_function=request.label_transformer_function,
             device=request.device or "cpu",
             interval=(request.start_timestamp, request.end_timestamp) if request.has_interval else None,
+            evaluation_transformer_function=request.evaluation_transformer_function,
+            transformations=transformations,
         )
         try:
             evaluation_id, dataset_size = self.manager.start(evaluation_request)
+        except EvaluationNotStarted as exc:
+            return pb.EvaluateModelResponse(
+                evaluation_started=False,
+                dataset_size=0,
+                not_start_reason=pb.EvaluationNotStartReason.Value(exc.reason),
+                message=str(exc),
+            )
         except InvalidEvaluationRequest as exc:
             _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except DatasetNotFound as exc:

@@ -24,23 +24,25 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fmodyn/generated/evaluator.proto\x12\x0fmodyn.evaluator\"\xfa\x01\n\x14\x45valuateModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\x03\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x1d\n\x15\x62ytes_parser_function\x18\x03 \x01(\t\x12\"\n\x1alabel_transformer_function\x18\x04 \x01(\t\x12\x12\n\nbatch_size\x18\x05 \x01(\x05\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12\x0f\n\x07metrics\x18\x07 \x03(\t\x12\x14\n\x0chas_interval\x18\x08 \x01(\x08\x12\x17\n\x0fstart_timestamp\x18\t \x01(\x03\x12\x15\n\rend_timestamp\x18\n \x01(\x03\"`\n\x15\x45valuateModelResponse\x12\x1a\n\x12\x65valuation_started\x18\x01 \x01(\x08\x12\x15\n\revaluation_id\x18\x02 \x01(\x05\x12\x14\n\x0c\x64\x61taset_size\x18\x03 \x01(\x03\"0\n\x17\x45valuationResultRequest\x12\x15\n\revaluation_id\x18\x01 \x01(\x05\"+\n\x0cMetricResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\"\xa5\x01\n\x18\x45valuationResultResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x12\n\nis_running\x18\x02 \x01(\x08\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x08\x12\x11\n\texception\x18\x04 \x01(\t\x12\x13\n\x0bnum_samples\x18\x05 \x01(\x03\x12.\n\x07results\x18\x06 \x03(\x0b\x32\x1d.modyn.evaluator.MetricResult2\xdb\x01\n\tEvaluator\x12`\n\rEvaluateModel\x12%.modyn.evaluator.EvaluateModelRequest\x1a&.modyn.evaluator.EvaluateModelResponse\"\x00\x12l\n\x13GetEvaluationResult\x12(.modyn.evaluator.EvaluationResultRequest\x1a).modyn.evaluator.EvaluationResultResponse\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fmodyn/generated/evaluator.proto\x12\x0fmodyn.evaluator\"\xbc\x02\n\x14\x45valuateModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\x03\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x1d\n\x15\x62ytes_parser_function\x18\x03 \x01(\t\x12\"\n\x1alabel_transformer_function\x18\x04 \x01(\t\x12\x12\n\nbatch_size\x18\x05 \x01(\x05\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12\x0f\n\x07metrics\x18\x07 \x03(\t\x12\x14\n\x0chas_interval\x18\x08 \x01(\x08\x12\x17\n\x0fstart_timestamp\x18\t \x01(\x03\x12\x15\n\rend_timestamp\x18\n \x01(\x03\x12\'\n\x1f\x65valuation_transformer_function\x18\x0b \x01(\t\x12\x17\n\x0ftransformations\x18\x0c \x01(\t\"\xb6\x01\n\x15\x45valuateModelResponse\x12\x1a\n\x12\x65valuation_started\x18\x01 \x01(\x08\x12\x15\n\revaluation_id\x18\x02 \x01(\x05\x12\x14\n\x0c\x64\x61taset_size\x18\x03 \x01(\x03\x12\x43\n\x10not_start_reason\x18\x04 \x01(\x0e\x32).modyn.evaluator.EvaluationNotStartReason\x12\x0f\n\x07message\x18\x05 \x01(\t\"0\n\x17\x45valuationResultRequest\x12\x15\n\revaluation_id\x18\x01 \x01(\x05\"+\n\x0cMetricResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\"\xa5\x01\n\x18\x45valuationResultResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x12\n\nis_running\x18\x02 \x01(\x08\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x08\x12\x11\n\texception\x18\x04 \x01(\t\x12\x13\n\x0bnum_samples\x18\x05 \x01(\x03\x12.\n\x07results\x18\x06 \x03(\x0b\x32\x1d.modyn.evaluator.MetricResult*}\n\x18\x45valuationNotStartReason\x12\"\n\x1eNOT_STARTED_REASON_UNSPECIFIED\x10\x00\x12\x11\n\rEMPTY_DATASET\x10\x01\x12\x13\n\x0fMODEL_NOT_FOUND\x10\x02\x12\x15\n\x11\x44\x41TASET_NOT_FOUND\x10\x03\x32\xdb\x01\n\tEvaluator\x12`\n\rEvaluateModel\x12%.modyn.evaluator.EvaluateModelRequest\x1a&.modyn.evaluator.EvaluateModelResponse\"\x00\x12l\n\x13GetEvaluationResult\x12(.modyn.evaluator.EvaluationResultRequest\x1a).modyn.evaluator.EvaluationResultResponse\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modyn.generated.evaluator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_EVALUATIONNOTSTARTREASON']._serialized_start=819
+  _globals['_EVALUATIONNOTSTARTREASON']._serialized_end=944
   _globals['_EVALUATEMODELREQUEST']._serialized_start=53
-  _globals['_EVALUATEMODELREQUEST']._serialized_end=303
-  _globals['_EVALUATEMODELRESPONSE']._serialized_start=305
-  _globals['_EVALUATEMODELRESPONSE']._serialized_end=401
-  _globals['_EVALUATIONRESULTREQUEST']._serialized_start=403
-  _globals['_EVALUATIONRESULTREQUEST']._serialized_end=451
-  _globals['_METRICRESULT']._serialized_start=453
-  _globals['_METRICRESULT']._serialized_end=496
-  _globals['_EVALUATIONRESULTRESPONSE']._serialized_start=499
-  _globals['_EVALUATIONRESULTRESPONSE']._serialized_end=664
-  _globals['_EVALUATOR']._serialized_start=667
-  _globals['_EVALUATOR']._serialized_end=886
+  _globals['_EVALUATEMODELREQUEST']._serialized_end=369
+  _globals['_EVALUATEMODELRESPONSE']._serialized_start=372
+  _globals['_EVALUATEMODELRESPONSE']._serialized_end=554
+  _globals['_EVALUATIONRESULTREQUEST']._serialized_start=556
+  _globals['_EVALUATIONRESULTREQUEST']._serialized_end=604
+  _globals['_METRICRESULT']._serialized_start=606
+  _globals['_METRICRESULT']._serialized_end=649
+  _globals['_EVALUATIONRESULTRESPONSE']._serialized_start=652
+  _globals['_EVALUATIONRESULTRESPONSE']._serialized_end=817
+  _globals['_EVALUATOR']._serialized_start=947
+  _globals['_EVALUATOR']._serialized_end=1166
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,5 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -6,8 +7,19 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class EvaluationNotStartReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NOT_STARTED_REASON_UNSPECIFIED: _ClassVar[EvaluationNotStartReason]
+    EMPTY_DATASET: _ClassVar[EvaluationNotStartReason]
+    MODEL_NOT_FOUND: _ClassVar[EvaluationNotStartReason]
+    DATASET_NOT_FOUND: _ClassVar[EvaluationNotStartReason]
+NOT_STARTED_REASON_UNSPECIFIED: EvaluationNotStartReason
+EMPTY_DATASET: EvaluationNotStartReason
+MODEL_NOT_FOUND: EvaluationNotStartReason
+DATASET_NOT_FOUND: EvaluationNotStartReason
+
 class EvaluateModelRequest(_message.Message):
-    __slots__ = ("model_id", "dataset_id", "bytes_parser_function", "label_transformer_function", "batch_size", "device", "metrics", "has_interval", "start_timestamp", "end_timestamp")
+    __slots__ = ("model_id", "dataset_id", "bytes_parser_function", "label_transformer_function", "batch_size", "device", "metrics", "has_interval", "start_timestamp", "end_timestamp", "evaluation_transformer_function", "transformations")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     BYTES_PARSER_FUNCTION_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +30,8 @@ class EvaluateModelRequest(_message.Message):
     HAS_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     START_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     END_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    EVALUATION_TRANSFORMER_FUNCTION_FIELD_NUMBER: _ClassVar[int]
+    TRANSFORMATIONS_FIELD_NUMBER: _ClassVar[int]
     model_id: int
     dataset_id: str
     bytes_parser_function: str
@@ -28,17 +42,23 @@ class EvaluateModelRequest(_message.Message):
     has_interval: bool
     start_timestamp: int
     end_timestamp: int
-    def __init__(self, model_id: _Optional[int] = ..., dataset_id: _Optional[str] = ..., bytes_parser_function: _Optional[str] = ..., label_transformer_function: _Optional[str] = ..., batch_size: _Optional[int] = ..., device: _Optional[str] = ..., metrics: _Optional[_Iterable[str]] = ..., has_interval: _Optional[bool] = ..., start_timestamp: _Optional[int] = ..., end_timestamp: _Optional[int] = ...) -> None: ...
+    evaluation_transformer_function: str
+    transformations: str
+    def __init__(self, model_id: _Optional[int] = ..., dataset_id: _Optional[str] = ..., bytes_parser_function: _Optional[str] = ..., label_transformer_function: _Optional[str] = ..., batch_size: _Optional[int] = ..., device: _Optional[str] = ..., metrics: _Optional[_Iterable[str]] = ..., has_interval: _Optional[bool] = ..., start_timestamp: _Optional[int] = ..., end_timestamp: _Optional[int] = ..., evaluation_transformer_function: _Optional[str] = ..., transformations: _Optional[str] = ...) -> None: ...
 
 class EvaluateModelResponse(_message.Message):
-    __slots__ = ("evaluation_started", "evaluation_id", "dataset_size")
+    __slots__ = ("evaluation_started", "evaluation_id", "dataset_size", "not_start_reason", "message")
     EVALUATION_STARTED_FIELD_NUMBER: _ClassVar[int]
     EVALUATION_ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_SIZE_FIELD_NUMBER: _ClassVar[int]
+    NOT_START_REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
     evaluation_started: bool
     evaluation_id: int
     dataset_size: int
-    def __init__(self, evaluation_started: _Optional[bool] = ..., evaluation_id: _Optional[int] = ..., dataset_size: _Optional[int] = ...) -> None: ...
+    not_start_reason: EvaluationNotStartReason
+    message: str
+    def __init__(self, evaluation_started: _Optional[bool] = ..., evaluation_id: _Optional[int] = ..., dataset_size: _Optional[int] = ..., not_start_reason: _Optional[_Union[EvaluationNotStartReason, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class EvaluationResultRequest(_message.Message):
     __slots__ = ("evaluation_id",)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(modyn/generated/metadata_processor.proto\x12\x18modyn.metadata_processor\"4\n\x0fTriggerMetadata\x12\x0c\n\x04loss\x18\x01 \x01(\x01\x12\x13\n\x0bnum_samples\x18\x02 \x01(\x03\"2\n\x0eSampleMetadata\x12\x12\n\nsample_key\x18\x01 \x01(\x03\x12\x0c\n\x04loss\x18\x02 \x01(\x01\"\xca\x01\n\x17TrainingMetadataRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x12\n\ntrigger_id\x18\x02 \x01(\x05\x12\x43\n\x10trigger_metadata\x18\x03 \x01(\x0b\x32).modyn.metadata_processor.TriggerMetadata\x12\x41\n\x0fsample_metadata\x18\x04 \x03(\x0b\x32(.modyn.metadata_processor.SampleMetadata\"6\n\x18TrainingMetadataResponse\x12\x1a\n\x12num_samples_stored\x18\x01 \x01(\x03\"E\n\x1aGetTrainingMetadataRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x12\n\ntrigger_id\x18\x02 \x01(\x05\"\xb4\x01\n\x1bGetTrainingMetadataResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x43\n\x10trigger_metadata\x18\x02 \x01(\x0b\x32).modyn.metadata_processor.TriggerMetadata\x12\x41\n\x0fsample_metadata\x18\x03 \x03(\x0b\x32(.modyn.metadata_processor.SampleMetadata2\x9f\x02\n\x11MetadataProcessor\x12\x82\x01\n\x17ProcessTrainingMetadata\x12\x31.modyn.metadata_processor.TrainingMetadataRequest\x1a\x32.modyn.metadata_processor.TrainingMetadataResponse\"\x00\x12\x84\x01\n\x13GetTrainingMetadata\x12\x34.modyn.metadata_processor.GetTrainingMetadataRequest\x1a\x35.modyn.metadata_processor.GetTrainingMetadataResponse\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(modyn/generated/metadata_processor.proto\x12\x18modyn.metadata_processor\"4\n\x0fTriggerMetadata\x12\x0c\n\x04loss\x18\x01 \x01(\x01\x12\x13\n\x0bnum_samples\x18\x02 \x01(\x03\"2\n\x0eSampleMetadata\x12\x12\n\nsample_key\x18\x01 \x01(\x03\x12\x0c\n\x04loss\x18\x02 \x01(\x01\"\xf6\x01\n\x17TrainingMetadataRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x12\n\ntrigger_id\x18\x02 \x01(\x05\x12\x43\n\x10trigger_metadata\x18\x03 \x01(\x0b\x32).modyn.metadata_processor.TriggerMetadata\x12\x41\n\x0fsample_metadata\x18\x04 \x03(\x0b\x32(.modyn.metadata_processor.SampleMetadata\x12\x13\n\x0bsample_keys\x18\x05 \x03(\x03\x12\x15\n\rsample_losses\x18\x06 \x03(\x01\"6\n\x18TrainingMetadataResponse\x12\x1a\n\x12num_samples_stored\x18\x01 \x01(\x03\"E\n\x1aGetTrainingMetadataRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x12\n\ntrigger_id\x18\x02 \x01(\x05\"\xb4\x01\n\x1bGetTrainingMetadataResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x43\n\x10trigger_metadata\x18\x02 \x01(\x0b\x32).modyn.metadata_processor.TriggerMetadata\x12\x41\n\x0fsample_metadata\x18\x03 \x03(\x0b\x32(.modyn.metadata_processor.SampleMetadata\"1\n\x1aGetPipelineMetadataRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\"\x8a\x01\n\x16TriggerMetadataSummary\x12\x12\n\ntrigger_id\x18\x01 \x01(\x05\x12\x43\n\x10trigger_metadata\x18\x02 \x01(\x0b\x32).modyn.metadata_processor.TriggerMetadata\x12\x17\n\x0fnum_sample_rows\x18\x03 \x01(\x03\"a\n\x1bGetPipelineMetadataResponse\x12\x42\n\x08triggers\x18\x01 \x03(\x0b\x32\x30.modyn.metadata_processor.TriggerMetadataSummary\"Q\n\x18GetSampleMetadataRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x12\n\ntrigger_id\x18\x02 \x01(\x05\x12\x0c\n\x04keys\x18\x03 \x03(\x03\"P\n\x13SampleMetadataChunk\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x13\n\x0bsample_keys\x18\x02 \x03(\x03\x12\x15\n\rsample_losses\x18\x03 \x03(\x01\x32\xaf\x05\n\x11MetadataProcessor\x12\x82\x01\n\x17ProcessTrainingMetadata\x12\x31.modyn.metadata_processor.TrainingMetadataRequest\x1a\x32.modyn.metadata_processor.TrainingMetadataResponse\"\x00\x12\x8a\x01\n\x1dProcessTrainingMetadataStream\x12\x31.modyn.metadata_processor.TrainingMetadataRequest\x1a\x32.modyn.metadata_processor.TrainingMetadataResponse\"\x00(\x01\x12\x84\x01\n\x13GetTrainingMetadata\x12\x34.modyn.metadata_processor.GetTrainingMetadataRequest\x1a\x35.modyn.metadata_processor.GetTrainingMetadataResponse\"\x00\x12\x84\x01\n\x13GetPipelineMetadata\x12\x34.modyn.metadata_processor.GetPipelineMetadataRequest\x1a\x35.modyn.metadata_processor.GetPipelineMetadataResponse\"\x00\x12z\n\x11GetSampleMetadata\x12\x32.modyn.metadata_processor.GetSampleMetadataRequest\x1a-.modyn.metadata_processor.SampleMetadataChunk\"\x00\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,13 +36,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SAMPLEMETADATA']._serialized_start=124
   _globals['_SAMPLEMETADATA']._serialized_end=174
   _globals['_TRAININGMETADATAREQUEST']._serialized_start=177
-  _globals['_TRAININGMETADATAREQUEST']._serialized_end=379
-  _globals['_TRAININGMETADATARESPONSE']._serialized_start=381
-  _globals['_TRAININGMETADATARESPONSE']._serialized_end=435
-  _globals['_GETTRAININGMETADATAREQUEST']._serialized_start=437
-  _globals['_GETTRAININGMETADATAREQUEST']._serialized_end=506
-  _globals['_GETTRAININGMETADATARESPONSE']._serialized_start=509
-  _globals['_GETTRAININGMETADATARESPONSE']._serialized_end=689
-  _globals['_METADATAPROCESSOR']._serialized_start=692
-  _globals['_METADATAPROCESSOR']._serialized_end=979
+  _globals['_TRAININGMETADATAREQUEST']._serialized_end=423
+  _globals['_TRAININGMETADATARESPONSE']._serialized_start=425
+  _globals['_TRAININGMETADATARESPONSE']._serialized_end=479
+  _globals['_GETTRAININGMETADATAREQUEST']._serialized_start=481
+  _globals['_GETTRAININGMETADATAREQUEST']._serialized_end=550
+  _globals['_GETTRAININGMETADATARESPONSE']._serialized_start=553
+  _globals['_GETTRAININGMETADATARESPONSE']._serialized_end=733
+  _globals['_GETPIPELINEMETADATAREQUEST']._serialized_start=735
+  _globals['_GETPIPELINEMETADATAREQUEST']._serialized_end=784
+  _globals['_TRIGGERMETADATASUMMARY']._serialized_start=787
+  _globals['_TRIGGERMETADATASUMMARY']._serialized_end=925
+  _globals['_GETPIPELINEMETADATARESPONSE']._serialized_start=927
+  _globals['_GETPIPELINEMETADATARESPONSE']._serialized_end=1024
+  _globals['_GETSAMPLEMETADATAREQUEST']._serialized_start=1026
+  _globals['_GETSAMPLEMETADATAREQUEST']._serialized_end=1107
+  _globals['_SAMPLEMETADATACHUNK']._serialized_start=1109
+  _globals['_SAMPLEMETADATACHUNK']._serialized_end=1189
+  _globals['_METADATAPROCESSOR']._serialized_start=1192
+  _globals['_METADATAPROCESSOR']._serialized_end=1879
 # @@protoc_insertion_point(module_scope)

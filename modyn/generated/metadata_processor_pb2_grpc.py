@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class MetadataProcessorStub:
-    """Metadata processor: persists per-trigger and per-sample training metadata.
+    """Metadata processor: persists per-trigger and per-sample training metadata and answers queries for it
+    by pipeline and trigger. Storing a trigger's metadata again replaces it (safe to retry).
     """
 
     def __init__(self, channel):
@@ -40,15 +41,31 @@ class MetadataProcessorStub:
                 request_serializer=modyn_dot_generated_dot_metadata__processor__pb2.TrainingMetadataRequest.SerializeToString,
                 response_deserializer=modyn_dot_generated_dot_metadata__processor__pb2.TrainingMetadataResponse.FromString,
                 _registered_method=True)
+        self.ProcessTrainingMetadataStream = channel.stream_unary(
+                '/modyn.metadata_processor.MetadataProcessor/ProcessTrainingMetadataStream',
+                request_serializer=modyn_dot_generated_dot_metadata__processor__pb2.TrainingMetadataRequest.SerializeToString,
+                response_deserializer=modyn_dot_generated_dot_metadata__processor__pb2.TrainingMetadataResponse.FromString,
+                _registered_method=True)
         self.GetTrainingMetadata = channel.unary_unary(
                 '/modyn.metadata_processor.MetadataProcessor/GetTrainingMetadata',
                 request_serializer=modyn_dot_generated_dot_metadata__processor__pb2.GetTrainingMetadataRequest.SerializeToString,
                 response_deserializer=modyn_dot_generated_dot_metadata__processor__pb2.GetTrainingMetadataResponse.FromString,
                 _registered_method=True)
+        self.GetPipelineMetadata = channel.unary_unary(
+                '/modyn.metadata_processor.MetadataProcessor/GetPipelineMetadata',
+                request_serializer=modyn_dot_generated_dot_metadata__processor__pb2.GetPipelineMetadataRequest.SerializeToString,
+                response_deserializer=modyn_dot_generated_dot_metadata__processor__pb2.GetPipelineMetadataResponse.FromString,
+                _registered_method=True)
+        self.GetSampleMetadata = channel.unary_stream(
+                '/modyn.metadata_processor.MetadataProcessor/GetSampleMetadata',
+                request_serializer=modyn_dot_generated_dot_metadata__processor__pb2.GetSampleMetadataRequest.SerializeToString,
+                response_deserializer=modyn_dot_generated_dot_metadata__processor__pb2.SampleMetadataChunk.FromString,
+                _registered_method=True)
 
 
 class MetadataProcessorServicer:
-    """Metadata processor: persists per-trigger and per-sample training metadata.
+    """Metadata processor: persists per-trigger and per-sample training metadata and answers queries for it
+    by pipeline and trigger. Storing a trigger's metadata again replaces it (safe to retry).
     """
 
     def ProcessTrainingMetadata(self, request, context):
@@ -57,8 +74,30 @@ class MetadataProcessorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ProcessTrainingMetadataStream(self, request_iterator, context):
+        """The same in several messages, for very many samples: the first message carries pipeline_id,
+        trigger_id and trigger_metadata; every message may carry samples. Stored in one transaction.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetTrainingMetadata(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPipelineMetadata(self, request, context):
+        """Every trigger of a pipeline that has metadata, by trigger id (without the per-sample rows).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSampleMetadata(self, request, context):
+        """The per-sample metadata of one trigger (optionally only the given keys), in chunks, in the order reported.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -71,10 +110,25 @@ def add_MetadataProcessorServicer_to_server(servicer, server):
                     request_deserializer=modyn_dot_generated_dot_metadata__processor__pb2.TrainingMetadataRequest.FromString,
                     response_serializer=modyn_dot_generated_dot_metadata__processor__pb2.TrainingMetadataResponse.SerializeToString,
             ),
+            'ProcessTrainingMetadataStream': grpc.stream_unary_rpc_method_handler(
+                    servicer.ProcessTrainingMetadataStream,
+                    request_deserializer=modyn_dot_generated_dot_metadata__processor__pb2.TrainingMetadataRequest.FromString,
+                    response_serializer=modyn_dot_generated_dot_metadata__processor__pb2.TrainingMetadataResponse.SerializeToString,
+            ),
             'GetTrainingMetadata': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTrainingMetadata,
                     request_deserializer=modyn_dot_generated_dot_metadata__processor__pb2.GetTrainingMetadataRequest.FromString,
                     response_serializer=modyn_dot_generated_dot_metadata__processor__pb2.GetTrainingMetadataResponse.SerializeToString,
+            ),
+            'GetPipelineMetadata': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPipelineMetadata,
+                    request_deserializer=modyn_dot_generated_dot_metadata__processor__pb2.GetPipelineMetadataRequest.FromString,
+                    response_serializer=modyn_dot_generated_dot_metadata__processor__pb2.GetPipelineMetadataResponse.SerializeToString,
+            ),
+            'GetSampleMetadata': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetSampleMetadata,
+                    request_deserializer=modyn_dot_generated_dot_metadata__processor__pb2.GetSampleMetadataRequest.FromString,
+                    response_serializer=modyn_dot_generated_dot_metadata__processor__pb2.SampleMetadataChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -85,7 +139,8 @@ def add_MetadataProcessorServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class MetadataProcessor:
-    """Metadata processor: persists per-trigger and per-sample training metadata.
+    """Metadata processor: persists per-trigger and per-sample training metadata and answers queries for it
+    by pipeline and trigger. Storing a trigger's metadata again replaces it (safe to retry).
     """
 
     @staticmethod
@@ -116,6 +171,33 @@ class MetadataProcessor:
             _registered_method=True)
 
     @staticmethod
+    def ProcessTrainingMetadataStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/modyn.metadata_processor.MetadataProcessor/ProcessTrainingMetadataStream',
+            modyn_dot_generated_dot_metadata__processor__pb2.TrainingMetadataRequest.SerializeToString,
+            modyn_dot_generated_dot_metadata__processor__pb2.TrainingMetadataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetTrainingMetadata(request,
             target,
             options=(),
@@ -132,6 +214,60 @@ class MetadataProcessor:
             '/modyn.metadata_processor.MetadataProcessor/GetTrainingMetadata',
             modyn_dot_generated_dot_metadata__processor__pb2.GetTrainingMetadataRequest.SerializeToString,
             modyn_dot_generated_dot_metadata__processor__pb2.GetTrainingMetadataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPipelineMetadata(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modyn.metadata_processor.MetadataProcessor/GetPipelineMetadata',
+            modyn_dot_generated_dot_metadata__processor__pb2.GetPipelineMetadataRequest.SerializeToString,
+            modyn_dot_generated_dot_metadata__processor__pb2.GetPipelineMetadataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSampleMetadata(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/modyn.metadata_processor.MetadataProcessor/GetSampleMetadata',
+            modyn_dot_generated_dot_metadata__processor__pb2.GetSampleMetadataRequest.SerializeToString,
+            modyn_dot_generated_dot_metadata__processor__pb2.SampleMetadataChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,25 +24,57 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#modyn/generated/model_storage.proto\x12\x13modyn.model_storage\"\x8b\x01\n\x11StoreModelRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x12\n\ntrigger_id\x18\x02 \x01(\x05\x12\x18\n\x10model_class_name\x18\x03 \x01(\t\x12\x14\n\x0cmodel_config\x18\x04 \x01(\t\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\r\n\x05\x63hunk\x18\x06 \x01(\x0c\"7\n\x12StoreModelResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x10\n\x08model_id\x18\x02 \x01(\x03\"%\n\x11\x46\x65tchModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\x03\"\x9e\x01\n\x12\x46\x65tchModelResponse\x12\x10\n\x08model_id\x18\x01 \x01(\x03\x12\x13\n\x0bpipeline_id\x18\x02 \x01(\x05\x12\x12\n\ntrigger_id\x18\x03 \x01(\x05\x12\x18\n\x10model_class_name\x18\x04 \x01(\t\x12\x14\n\x0cmodel_config\x18\x05 \x01(\t\x12\x0e\n\x06sha256\x18\x06 \x01(\t\x12\r\n\x05\x63hunk\x18\x07 \x01(\x0c\"&\n\x12\x44\x65leteModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\x03\"&\n\x13\x44\x65leteModelResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x32\xb8\x02\n\x0cModelStorage\x12\x61\n\nStoreModel\x12&.modyn.model_storage.StoreModelRequest\x1a\'.modyn.model_storage.StoreModelResponse\"\x00(\x01\x12\x61\n\nFetchModel\x12&.modyn.model_storage.FetchModelRequest\x1a\'.modyn.model_storage.FetchModelResponse\"\x00\x30\x01\x12\x62\n\x0b\x44\x65leteModel\x12\'.modyn.model_storage.DeleteModelRequest\x1a(.modyn.model_storage.DeleteModelResponse\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#modyn/generated/model_storage.proto\x12\x13modyn.model_storage\"\xf3\x01\n\x11StoreModelRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x12\n\ntrigger_id\x18\x02 \x01(\x05\x12\x18\n\x10model_class_name\x18\x03 \x01(\t\x12\x14\n\x0cmodel_config\x18\x04 \x01(\t\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\r\n\x05\x63hunk\x18\x06 \x01(\x0c\x12\x1c\n\x0fparent_model_id\x18\x07 \x01(\x03H\x00\x88\x01\x01\x12\x1e\n\x11training_set_size\x18\x08 \x01(\x03H\x01\x88\x01\x01\x42\x12\n\x10_parent_model_idB\x14\n\x12_training_set_size\"7\n\x12StoreModelResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x10\n\x08model_id\x18\x02 \x01(\x03\"%\n\x11\x46\x65tchModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\x03\"\x9e\x01\n\x12\x46\x65tchModelResponse\x12\x10\n\x08model_id\x18\x01 \x01(\x03\x12\x13\n\x0bpipeline_id\x18\x02 \x01(\x05\x12\x12\n\ntrigger_id\x18\x03 \x01(\x05\x12\x18\n\x10model_class_name\x18\x04 \x01(\t\x12\x14\n\x0cmodel_config\x18\x05 \x01(\t\x12\x0e\n\x06sha256\x18\x06 \x01(\t\x12\r\n\x05\x63hunk\x18\x07 \x01(\x0c\"&\n\x12\x44\x65leteModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\x03\"&\n\x13\x44\x65leteModelResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\"\x99\x01\n\x0bMetricValue\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\x14\n\x0chas_interval\x18\x03 \x01(\x08\x12\x16\n\x0einterval_start\x18\x04 \x01(\x03\x12\x14\n\x0cinterval_end\x18\x05 \x01(\x03\x12\r\n\x05value\x18\x06 \x01(\x01\x12\x13\n\x0brecorded_at\x18\x07 \x01(\t\"\xca\x03\n\tModelInfo\x12\x10\n\x08model_id\x18\x01 \x01(\x03\x12\x13\n\x0bpipeline_id\x18\x02 \x01(\x05\x12\x12\n\ntrigger_id\x18\x03 \x01(\x05\x12\x18\n\x10model_class_name\x18\x04 \x01(\t\x12\x14\n\x0cmodel_config\x18\x05 \x01(\t\x12\x0e\n\x06sha256\x18\x06 \x01(\t\x12\x12\n\nsize_bytes\x18\x07 \x01(\x03\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12\x1c\n\x0fparent_model_id\x18\t \x01(\x03H\x00\x88\x01\x01\x12\x1e\n\x11training_set_size\x18\n \x01(\x03H\x01\x88\x01\x01\x12\x0f\n\x07storage\x18\x0b \x01(\t\x12\x1a\n\rbase_model_id\x18\x0c \x01(\x03H\x02\x88\x01\x01\x12\x19\n\x11stored_size_bytes\x18\r \x01(\x03\x12\x14\n\x0cstate_sha256\x18\x0e \x01(\t\x12\x0f\n\x07\x61liases\x18\x0f \x03(\t\x12\x31\n\x07metrics\x18\x10 \x03(\x0b\x32 .modyn.model_storage.MetricValueB\x12\n\x10_parent_model_idB\x14\n\x12_training_set_sizeB\x10\n\x0e_base_model_id\"\'\n\x13GetModelInfoRequest\x12\x10\n\x08model_id\x18\x01 \x01(\x03\"=\n\x11ListModelsRequest\x12\x18\n\x0bpipeline_id\x18\x01 \x01(\x05H\x00\x88\x01\x01\x42\x0e\n\x0c_pipeline_id\"D\n\x12ListModelsResponse\x12.\n\x06models\x18\x01 \x03(\x0b\x32\x1e.modyn.model_storage.ModelInfo\"y\n\x12SetPipelineRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x15\n\rpipeline_name\x18\x02 \x01(\t\x12\x1c\n\x14model_storage_config\x18\x03 \x01(\t\x12\x19\n\x11\x64\x65ployment_config\x18\x04 \x01(\t\"&\n\x13SetPipelineResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\"\xf9\x01\n\x14RecordMetricsRequest\x12\x10\n\x08model_id\x18\x01 \x01(\x03\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x14\n\x0chas_interval\x18\x03 \x01(\x08\x12\x16\n\x0einterval_start\x18\x04 \x01(\x03\x12\x14\n\x0cinterval_end\x18\x05 \x01(\x03\x12G\n\x07metrics\x18\x06 \x03(\x0b\x32\x36.modyn.model_storage.RecordMetricsRequest.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"(\n\x15RecordMetricsResponse\x12\x0f\n\x07success\x18\x01 \x01(\x08\"\xa9\x01\n\rPromotionGate\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\x16\n\x0emax_regression\x18\x03 \x01(\x01\x12\x18\n\x10higher_is_better\x18\x04 \x01(\x08\x12\x14\n\x0chas_interval\x18\x05 \x01(\x08\x12\x16\n\x0einterval_start\x18\x06 \x01(\x03\x12\x14\n\x0cinterval_end\x18\x07 \x01(\x03\"q\n\x0ePromoteRequest\x12\x10\n\x08model_id\x18\x01 \x01(\x03\x12\r\n\x05\x61lias\x18\x02 \x01(\t\x12\x35\n\x04gate\x18\x03 \x01(\x0b\x32\".modyn.model_storage.PromotionGateH\x00\x88\x01\x01\x42\x07\n\x05_gate\"\x7f\n\x0fPromoteResponse\x12\x10\n\x08promoted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x1e\n\x11previous_model_id\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x0cpublished_to\x18\x04 \x01(\tB\x14\n\x12_previous_model_id\"9\n\x13ResolveAliasRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\r\n\x05\x61lias\x18\x02 \x01(\t\"(\n\x14ResolveAliasResponse\x12\x10\n\x08model_id\x18\x01 \x01(\x03\x32\x82\x07\n\x0cModelStorage\x12\x61\n\nStoreModel\x12&.modyn.model_storage.StoreModelRequest\x1a\'.modyn.model_storage.StoreModelResponse\"\x00(\x01\x12\x61\n\nFetchModel\x12&.modyn.model_storage.FetchModelRequest\x1a\'.modyn.model_storage.FetchModelResponse\"\x00\x30\x01\x12\x62\n\x0b\x44\x65leteModel\x12\'.modyn.model_storage.DeleteModelRequest\x1a(.modyn.model_storage.DeleteModelResponse\"\x00\x12Z\n\x0cGetModelInfo\x12(.modyn.model_storage.GetModelInfoRequest\x1a\x1e.modyn.model_storage.ModelInfo\"\x00\x12_\n\nListModels\x12&.modyn.model_storage.ListModelsRequest\x1a\'.modyn.model_storage.ListModelsResponse\"\x00\x12\x62\n\x0bSetPipeline\x12\'.modyn.model_storage.SetPipelineRequest\x1a(.modyn.model_storage.SetPipelineResponse\"\x00\x12h\n\rRecordMetrics\x12).modyn.model_storage.RecordMetricsRequest\x1a*.modyn.model_storage.RecordMetricsResponse\"\x00\x12V\n\x07Promote\x12#.modyn.model_storage.PromoteRequest\x1a$.modyn.model_storage.PromoteResponse\"\x00\x12\x65\n\x0cResolveAlias\x12(.modyn.model_storage.ResolveAliasRequest\x1a).modyn.model_storage.ResolveAliasResponse\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modyn.generated.model_storage_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_RECORDMETRICSREQUEST_METRICSENTRY']._loaded_options = None
+  _globals['_RECORDMETRICSREQUEST_METRICSENTRY']._serialized_options = b'8\001'
   _globals['_STOREMODELREQUEST']._serialized_start=61
-  _globals['_STOREMODELREQUEST']._serialized_end=200
-  _globals['_STOREMODELRESPONSE']._serialized_start=202
-  _globals['_STOREMODELRESPONSE']._serialized_end=257
-  _globals['_FETCHMODELREQUEST']._serialized_start=259
-  _globals['_FETCHMODELREQUEST']._serialized_end=296
-  _globals['_FETCHMODELRESPONSE']._serialized_start=299
-  _globals['_FETCHMODELRESPONSE']._serialized_end=457
-  _globals['_DELETEMODELREQUEST']._serialized_start=459
-  _globals['_DELETEMODELREQUEST']._serialized_end=497
-  _globals['_DELETEMODELRESPONSE']._serialized_start=499
-  _globals['_DELETEMODELRESPONSE']._serialized_end=537
-  _globals['_MODELSTORAGE']._serialized_start=540
-  _globals['_MODELSTORAGE']._serialized_end=852
+  _globals['_STOREMODELREQUEST']._serialized_end=304
+  _globals['_STOREMODELRESPONSE']._serialized_start=306
+  _globals['_STOREMODELRESPONSE']._serialized_end=361
+  _globals['_FETCHMODELREQUEST']._serialized_start=363
+  _globals['_FETCHMODELREQUEST']._serialized_end=400
+  _globals['_FETCHMODELRESPONSE']._serialized_start=403
+  _globals['_FETCHMODELRESPONSE']._serialized_end=561
+  _globals['_DELETEMODELREQUEST']._serialized_start=563
+  _globals['_DELETEMODELREQUEST']._serialized_end=601
+  _globals['_DELETEMODELRESPONSE']._serialized_start=603
+  _globals['_DELETEMODELRESPONSE']._serialized_end=641
+  _globals['_METRICVALUE']._serialized_start=644
+  _globals['_METRICVALUE']._serialized_end=797
+  _globals['_MODELINFO']._serialized_start=800
+  _globals['_MODELINFO']._serialized_end=1258
+  _globals['_GETMODELINFOREQUEST']._serialized_start=1260
+  _globals['_GETMODELINFOREQUEST']._serialized_end=1299
+  _globals['_LISTMODELSREQUEST']._serialized_start=1301
+  _globals['_LISTMODELSREQUEST']._serialized_end=1362
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1364
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1432
+  _globals['_SETPIPELINEREQUEST']._serialized_start=1434
+  _globals['_SETPIPELINEREQUEST']._serialized_end=1555
+  _globals['_SETPIPELINERESPONSE']._serialized_start=1557
+  _globals['_SETPIPELINERESPONSE']._serialized_end=1595
+  _globals['_RECORDMETRICSREQUEST']._serialized_start=1598
+  _globals['_RECORDMETRICSREQUEST']._serialized_end=1847
+  _globals['_RECORDMETRICSREQUEST_METRICSENTRY']._serialized_start=1801
+  _globals['_RECORDMETRICSREQUEST_METRICSENTRY']._serialized_end=1847
+  _globals['_RECORDMETRICSRESPONSE']._serialized_start=1849
+  _globals['_RECORDMETRICSRESPONSE']._serialized_end=1889
+  _globals['_PROMOTIONGATE']._serialized_start=1892
+  _globals['_PROMOTIONGATE']._serialized_end=2061
+  _globals['_PROMOTEREQUEST']._serialized_start=2063
+  _globals['_PROMOTEREQUEST']._serialized_end=2176
+  _globals['_PROMOTERESPONSE']._serialized_start=2178
+  _globals['_PROMOTERESPONSE']._serialized_end=2305
+  _globals['_RESOLVEALIASREQUEST']._serialized_start=2307
+  _globals['_RESOLVEALIASREQUEST']._serialized_end=2364
+  _globals['_RESOLVEALIASRESPONSE']._serialized_start=2366
+  _globals['_RESOLVEALIASRESPONSE']._serialized_end=2406
+  _globals['_MODELSTORAGE']._serialized_start=2409
+  _globals['_MODELSTORAGE']._serialized_end=3307
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class ModelStorageStub:
-    """Model storage: every trained model, streamed in chunks with a SHA-256 checksum.
+    """Model storage: every trained model, streamed in chunks with a SHA-256 checksum, and the registry on
+    top of it (lineage, metrics, aliases with a promotion gate, deployment).
     """
 
     def __init__(self, channel):
@@ -50,10 +51,41 @@ class ModelStorageStub:
                 request_serializer=modyn_dot_generated_dot_model__storage__pb2.DeleteModelRequest.SerializeToString,
                 response_deserializer=modyn_dot_generated_dot_model__storage__pb2.DeleteModelResponse.FromString,
                 _registered_method=True)
+        self.GetModelInfo = channel.unary_unary(
+                '/modyn.model_storage.ModelStorage/GetModelInfo',
+                request_serializer=modyn_dot_generated_dot_model__storage__pb2.GetModelInfoRequest.SerializeToString,
+                response_deserializer=modyn_dot_generated_dot_model__storage__pb2.ModelInfo.FromString,
+                _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/modyn.model_storage.ModelStorage/ListModels',
+                request_serializer=modyn_dot_generated_dot_model__storage__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=modyn_dot_generated_dot_model__storage__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
+        self.SetPipeline = channel.unary_unary(
+                '/modyn.model_storage.ModelStorage/SetPipeline',
+                request_serializer=modyn_dot_generated_dot_model__storage__pb2.SetPipelineRequest.SerializeToString,
+                response_deserializer=modyn_dot_generated_dot_model__storage__pb2.SetPipelineResponse.FromString,
+                _registered_method=True)
+        self.RecordMetrics = channel.unary_unary(
+                '/modyn.model_storage.ModelStorage/RecordMetrics',
+                request_serializer=modyn_dot_generated_dot_model__storage__pb2.RecordMetricsRequest.SerializeToString,
+                response_deserializer=modyn_dot_generated_dot_model__storage__pb2.RecordMetricsResponse.FromString,
+                _registered_method=True)
+        self.Promote = channel.unary_unary(
+                '/modyn.model_storage.ModelStorage/Promote',
+                request_serializer=modyn_dot_generated_dot_model__storage__pb2.PromoteRequest.SerializeToString,
+                response_deserializer=modyn_dot_generated_dot_model__storage__pb2.PromoteResponse.FromString,
+                _registered_method=True)
+        self.ResolveAlias = channel.unary_unary(
+                '/modyn.model_storage.ModelStorage/ResolveAlias',
+                request_serializer=modyn_dot_generated_dot_model__storage__pb2.ResolveAliasRequest.SerializeToString,
+                response_deserializer=modyn_dot_generated_dot_model__storage__pb2.ResolveAliasResponse.FromString,
+                _registered_method=True)
 
 
 class ModelStorageServicer:
-    """Model storage: every trained model, streamed in chunks with a SHA-256 checksum.
+    """Model storage: every trained model, streamed in chunks with a SHA-256 checksum, and the registry on
+    top of it (lineage, metrics, aliases with a promotion gate, deployment).
     """
 
     def StoreModel(self, request_iterator, context):
@@ -64,12 +96,53 @@ class ModelStorageServicer:
         raise NotImplementedError('Method not implemented!')
 
     def FetchModel(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The model's full bytes (an incrementally stored model is reconstructed first).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteModel(self, request, context):
+        """FAILED_PRECONDITION while other models are stored as differences to it or an alias names it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetModelInfo(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModels(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPipeline(self, request, context):
+        """A pipeline's storage policy and deployment (idempotent; applies to models stored afterwards).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordMetrics(self, request, context):
+        """Record evaluation results of a model (idempotent: the same key again overwrites the value).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Promote(self, request, context):
+        """Point an alias of the model's pipeline at the model, behind an optional gate (idempotent).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveAlias(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -93,6 +166,36 @@ def add_ModelStorageServicer_to_server(servicer, server):
                     request_deserializer=modyn_dot_generated_dot_model__storage__pb2.DeleteModelRequest.FromString,
                     response_serializer=modyn_dot_generated_dot_model__storage__pb2.DeleteModelResponse.SerializeToString,
             ),
+            'GetModelInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelInfo,
+                    request_deserializer=modyn_dot_generated_dot_model__storage__pb2.GetModelInfoRequest.FromString,
+                    response_serializer=modyn_dot_generated_dot_model__storage__pb2.ModelInfo.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=modyn_dot_generated_dot_model__storage__pb2.ListModelsRequest.FromString,
+                    response_serializer=modyn_dot_generated_dot_model__storage__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'SetPipeline': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPipeline,
+                    request_deserializer=modyn_dot_generated_dot_model__storage__pb2.SetPipelineRequest.FromString,
+                    response_serializer=modyn_dot_generated_dot_model__storage__pb2.SetPipelineResponse.SerializeToString,
+            ),
+            'RecordMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordMetrics,
+                    request_deserializer=modyn_dot_generated_dot_model__storage__pb2.RecordMetricsRequest.FromString,
+                    response_serializer=modyn_dot_generated_dot_model__storage__pb2.RecordMetricsResponse.SerializeToString,
+            ),
+            'Promote': grpc.unary_unary_rpc_method_handler(
+                    servicer.Promote,
+                    request_deserializer=modyn_dot_generated_dot_model__storage__pb2.PromoteRequest.FromString,
+                    response_serializer=modyn_dot_generated_dot_model__storage__pb2.PromoteResponse.SerializeToString,
+            ),
+            'ResolveAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveAlias,
+                    request_deserializer=modyn_dot_generated_dot_model__storage__pb2.ResolveAliasRequest.FromString,
+                    response_serializer=modyn_dot_generated_dot_model__storage__pb2.ResolveAliasResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'modyn.model_storage.ModelStorage', rpc_method_handlers)
@@ -102,7 +205,8 @@ def add_ModelStorageServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ModelStorage:
-    """Model storage: every trained model, streamed in chunks with a SHA-256 checksum.
+    """Model storage: every trained model, streamed in chunks with a SHA-256 checksum, and the registry on
+    top of it (lineage, metrics, aliases with a promotion gate, deployment).
     """
 
     @staticmethod
@@ -176,6 +280,168 @@ class ModelStorage:
             '/modyn.model_storage.ModelStorage/DeleteModel',
             modyn_dot_generated_dot_model__storage__pb2.DeleteModelRequest.SerializeToString,
             modyn_dot_generated_dot_model__storage__pb2.DeleteModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modyn.model_storage.ModelStorage/GetModelInfo',
+            modyn_dot_generated_dot_model__storage__pb2.GetModelInfoRequest.SerializeToString,
+            modyn_dot_generated_dot_model__storage__pb2.ModelInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modyn.model_storage.ModelStorage/ListModels',
+            modyn_dot_generated_dot_model__storage__pb2.ListModelsRequest.SerializeToString,
+            modyn_dot_generated_dot_model__storage__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPipeline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modyn.model_storage.ModelStorage/SetPipeline',
+            modyn_dot_generated_dot_model__storage__pb2.SetPipelineRequest.SerializeToString,
+            modyn_dot_generated_dot_model__storage__pb2.SetPipelineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modyn.model_storage.ModelStorage/RecordMetrics',
+            modyn_dot_generated_dot_model__storage__pb2.RecordMetricsRequest.SerializeToString,
+            modyn_dot_generated_dot_model__storage__pb2.RecordMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Promote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modyn.model_storage.ModelStorage/Promote',
+            modyn_dot_generated_dot_model__storage__pb2.PromoteRequest.SerializeToString,
+            modyn_dot_generated_dot_model__storage__pb2.PromoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modyn.model_storage.ModelStorage/ResolveAlias',
+            modyn_dot_generated_dot_model__storage__pb2.ResolveAliasRequest.SerializeToString,
+            modyn_dot_generated_dot_model__storage__pb2.ResolveAliasResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1emodyn/generated/selector.proto\x12\x0emodyn.selector\"z\n\x17RegisterPipelineRequest\x12\x15\n\rpipeline_name\x18\x01 \x01(\t\x12\x13\n\x0bnum_workers\x18\x02 \x01(\x05\x12\x1a\n\x12selection_strategy\x18\x03 \x01(\t\x12\x17\n\x0fpipeline_config\x18\x04 \x01(\t\"\'\n\x10PipelineResponse\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\"Z\n\x11\x44\x61taInformRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x0c\n\x04keys\x18\x02 \x03(\x03\x12\x12\n\ntimestamps\x18\x03 \x03(\x03\x12\x0e\n\x06labels\x18\x04 \x03(\x03\"&\n\x12\x44\x61taInformResponse\x12\x10\n\x08num_keys\x18\x01 \x01(\x03\"R\n\x0fTriggerResponse\x12\x12\n\ntrigger_id\x18\x01 \x01(\x05\x12\x13\n\x0bnum_samples\x18\x02 \x01(\x03\x12\x16\n\x0enum_partitions\x18\x03 \x01(\x05\"e\n\x11GetSamplesRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x12\n\ntrigger_id\x18\x02 \x01(\x05\x12\x11\n\tworker_id\x18\x03 \x01(\x05\x12\x14\n\x0cpartition_id\x18\x04 \x01(\x05\"T\n\x0fSamplesResponse\x12\x1f\n\x17training_samples_subset\x18\x01 \x03(\x03\x12 \n\x18training_samples_weights\x18\x02 \x03(\x02\"D\n\x19GetNumberOfSamplesRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x12\n\ntrigger_id\x18\x02 \x01(\x05\".\n\x17NumberOfSamplesResponse\x12\x13\n\x0bnum_samples\x18\x01 \x01(\x03\"G\n\x1cGetNumberOfPartitionsRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x12\n\ntrigger_id\x18\x02 \x01(\x05\"4\n\x1aNumberOfPartitionsResponse\x12\x16\n\x0enum_partitions\x18\x01 \x01(\x05\x32\xe4\x04\n\x08Selector\x12_\n\x10RegisterPipeline\x12\'.modyn.selector.RegisterPipelineRequest\x1a .modyn.selector.PipelineResponse\"\x00\x12U\n\nInformData\x12!.modyn.selector.DataInformRequest\x1a\".modyn.selector.DataInformResponse\"\x00\x12\\\n\x14InformDataAndTrigger\x12!.modyn.selector.DataInformRequest\x1a\x1f.modyn.selector.TriggerResponse\"\x00\x12\x61\n\x17GetSampleKeysAndWeights\x12!.modyn.selector.GetSamplesRequest\x1a\x1f.modyn.selector.SamplesResponse\"\x00\x30\x01\x12j\n\x12GetNumberOfSamples\x12).modyn.selector.GetNumberOfSamplesRequest\x1a\'.modyn.selector.NumberOfSamplesResponse\"\x00\x12s\n\x15GetNumberOfPartitions\x12,.modyn.selector.GetNumberOfPartitionsRequest\x1a*.modyn.selector.NumberOfPartitionsResponse\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1emodyn/generated/selector.proto\x12\x0emodyn.selector\"z\n\x17RegisterPipelineRequest\x12\x15\n\rpipeline_name\x18\x01 \x01(\t\x12\x13\n\x0bnum_workers\x18\x02 \x01(\x05\x12\x1a\n\x12selection_strategy\x18\x03 \x01(\t\x12\x17\n\x0fpipeline_config\x18\x04 \x01(\t\"\'\n\x10PipelineResponse\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\"&\n\x0fPipelineRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\"\xa1\x01\n\x11\x44\x61taInformRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x0c\n\x04keys\x18\x02 \x03(\x03\x12\x12\n\ntimestamps\x18\x03 \x03(\x03\x12\x0e\n\x06labels\x18\x04 \x03(\x03\x12\x13\n\x0bkeys_packed\x18\x05 \x01(\x0c\x12\x19\n\x11timestamps_packed\x18\x06 \x01(\x0c\x12\x15\n\rlabels_packed\x18\x07 \x01(\x0c\"&\n\x12\x44\x61taInformResponse\x12\x10\n\x08num_keys\x18\x01 \x01(\x03\"R\n\x0fTriggerResponse\x12\x12\n\ntrigger_id\x18\x01 \x01(\x05\x12\x13\n\x0bnum_samples\x18\x02 \x01(\x03\x12\x16\n\x0enum_partitions\x18\x03 \x01(\x05\"u\n\x11GetSamplesRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x12\n\ntrigger_id\x18\x02 \x01(\x05\x12\x11\n\tworker_id\x18\x03 \x01(\x05\x12\x14\n\x0cpartition_id\x18\x04 \x01(\x05\x12\x0e\n\x06packed\x18\x05 \x01(\x08\"\x81\x01\n\x0fSamplesResponse\x12\x1f\n\x17training_samples_subset\x18\x01 \x03(\x03\x12 \n\x18training_samples_weights\x18\x02 \x03(\x02\x12\x13\n\x0bkeys_packed\x18\x03 \x01(\x0c\x12\x16\n\x0eweights_packed\x18\x04 \x01(\x0c\"D\n\x19GetNumberOfSamplesRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x12\n\ntrigger_id\x18\x02 \x01(\x05\".\n\x17NumberOfSamplesResponse\x12\x13\n\x0bnum_samples\x18\x01 \x01(\x03\"G\n\x1cGetNumberOfPartitionsRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x12\n\ntrigger_id\x18\x02 \x01(\x05\"4\n\x1aNumberOfPartitionsResponse\x12\x16\n\x0enum_partitions\x18\x01 \x01(\x05\"3\n\x17\x41vailableLabelsResponse\x12\x18\n\x10\x61vailable_labels\x18\x01 \x03(\x03\"\xa2\x01\n\x19SelectionStrategyResponse\x12\x15\n\rstrategy_name\x18\x01 \x01(\t\x12\x1a\n\x12selection_strategy\x18\x02 \x01(\t\x12\x1c\n\x14\x64ownsampling_enabled\x18\x03 \x01(\x08\x12\x1b\n\x13\x64ownsampling_config\x18\x04 \x01(\t\x12\x17\n\x0fwarmup_triggers\x18\x05 \x01(\x05\"+\n\x13UsesWeightsResponse\x12\x14\n\x0cuses_weights\x18\x01 \x01(\x08\"2\n\x16StatusBarScaleResponse\x12\x18\n\x10status_bar_scale\x18\x01 \x01(\x05\x32\xe3\x07\n\x08Selector\x12_\n\x10RegisterPipeline\x12\'.modyn.selector.RegisterPipelineRequest\x1a .modyn.selector.PipelineResponse\"\x00\x12U\n\nInformData\x12!.modyn.selector.DataInformRequest\x1a\".modyn.selector.DataInformResponse\"\x00\x12\\\n\x14InformDataAndTrigger\x12!.modyn.selector.DataInformRequest\x1a\x1f.modyn.selector.TriggerResponse\"\x00\x12\x61\n\x17GetSampleKeysAndWeights\x12!.modyn.selector.GetSamplesRequest\x1a\x1f.modyn.selector.SamplesResponse\"\x00\x30\x01\x12j\n\x12GetNumberOfSamples\x12).modyn.selector.GetNumberOfSamplesRequest\x1a\'.modyn.selector.NumberOfSamplesResponse\"\x00\x12s\n\x15GetNumberOfPartitions\x12,.modyn.selector.GetNumberOfPartitionsRequest\x1a*.modyn.selector.NumberOfPartitionsResponse\"\x00\x12`\n\x12GetAvailableLabels\x12\x1f.modyn.selector.PipelineRequest\x1a\'.modyn.selector.AvailableLabelsResponse\"\x00\x12\x64\n\x14GetSelectionStrategy\x12\x1f.modyn.selector.PipelineRequest\x1a).modyn.selector.SelectionStrategyResponse\"\x00\x12U\n\x0bUsesWeights\x12\x1f.modyn.selector.PipelineRequest\x1a#.modyn.selector.UsesWeightsResponse\"\x00\x12^\n\x11GetStatusBarScale\x12\x1f.modyn.selector.PipelineRequest\x1a&.modyn.selector.StatusBarScaleResponse\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,24 +35,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REGISTERPIPELINEREQUEST']._serialized_end=172
   _globals['_PIPELINERESPONSE']._serialized_start=174
   _globals['_PIPELINERESPONSE']._serialized_end=213
-  _globals['_DATAINFORMREQUEST']._serialized_start=215
-  _globals['_DATAINFORMREQUEST']._serialized_end=305
-  _globals['_DATAINFORMRESPONSE']._serialized_start=307
-  _globals['_DATAINFORMRESPONSE']._serialized_end=345
-  _globals['_TRIGGERRESPONSE']._serialized_start=347
-  _globals['_TRIGGERRESPONSE']._serialized_end=429
-  _globals['_GETSAMPLESREQUEST']._serialized_start=431
-  _globals['_GETSAMPLESREQUEST']._serialized_end=532
-  _globals['_SAMPLESRESPONSE']._serialized_start=534
-  _globals['_SAMPLESRESPONSE']._serialized_end=618
-  _globals['_GETNUMBEROFSAMPLESREQUEST']._serialized_start=620
-  _globals['_GETNUMBEROFSAMPLESREQUEST']._serialized_end=688
-  _globals['_NUMBEROFSAMPLESRESPONSE']._serialized_start=690
-  _globals['_NUMBEROFSAMPLESRESPONSE']._serialized_end=736
-  _globals['_GETNUMBEROFPARTITIONSREQUEST']._serialized_start=738
-  _globals['_GETNUMBEROFPARTITIONSREQUEST']._serialized_end=809
-  _globals['_NUMBEROFPARTITIONSRESPONSE']._serialized_start=811
-  _globals['_NUMBEROFPARTITIONSRESPONSE']._serialized_end=863
-  _globals['_SELECTOR']._serialized_start=866
-  _globals['_SELECTOR']._serialized_end=1478
+  _globals['_PIPELINEREQUEST']._serialized_start=215
+  _globals['_PIPELINEREQUEST']._serialized_end=253
+  _globals['_DATAINFORMREQUEST']._serialized_start=256
+  _globals['_DATAINFORMREQUEST']._serialized_end=417
+  _globals['_DATAINFORMRESPONSE']._serialized_start=419
+  _globals['_DATAINFORMRESPONSE']._serialized_end=457
+  _globals['_TRIGGERRESPONSE']._serialized_start=459
+  _globals['_TRIGGERRESPONSE']._serialized_end=541
+  _globals['_GETSAMPLESREQUEST']._serialized_start=543
+  _globals['_GETSAMPLESREQUEST']._serialized_end=660
+  _globals['_SAMPLESRESPONSE']._serialized_start=663
+  _globals['_SAMPLESRESPONSE']._serialized_end=792
+  _globals['_GETNUMBEROFSAMPLESREQUEST']._serialized_start=794
+  _globals['_GETNUMBEROFSAMPLESREQUEST']._serialized_end=862
+  _globals['_NUMBEROFSAMPLESRESPONSE']._serialized_start=864
+  _globals['_NUMBEROFSAMPLESRESPONSE']._serialized_end=910
+  _globals['_GETNUMBEROFPARTITIONSREQUEST']._serialized_start=912
+  _globals['_GETNUMBEROFPARTITIONSREQUEST']._serialized_end=983
+  _globals['_NUMBEROFPARTITIONSRESPONSE']._serialized_start=985
+  _globals['_NUMBEROFPARTITIONSRESPONSE']._serialized_end=1037
+  _globals['_AVAILABLELABELSRESPONSE']._serialized_start=1039
+  _globals['_AVAILABLELABELSRESPONSE']._serialized_end=1090
+  _globals['_SELECTIONSTRATEGYRESPONSE']._serialized_start=1093
+  _globals['_SELECTIONSTRATEGYRESPONSE']._serialized_end=1255
+  _globals['_USESWEIGHTSRESPONSE']._serialized_start=1257
+  _globals['_USESWEIGHTSRESPONSE']._serialized_end=1300
+  _globals['_STATUSBARSCALERESPONSE']._serialized_start=1302
+  _globals['_STATUSBARSCALERESPONSE']._serialized_end=1352
+  _globals['_SELECTOR']._serialized_start=1355
+  _globals['_SELECTOR']._serialized_end=2350
 # @@protoc_insertion_point(module_scope)

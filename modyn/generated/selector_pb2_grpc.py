@@ -65,6 +65,26 @@ class SelectorStub:
                 request_serializer=modyn_dot_generated_dot_selector__pb2.GetNumberOfPartitionsRequest.SerializeToString,
                 response_deserializer=modyn_dot_generated_dot_selector__pb2.NumberOfPartitionsResponse.FromString,
                 _registered_method=True)
+        self.GetAvailableLabels = channel.unary_unary(
+                '/modyn.selector.Selector/GetAvailableLabels',
+                request_serializer=modyn_dot_generated_dot_selector__pb2.PipelineRequest.SerializeToString,
+                response_deserializer=modyn_dot_generated_dot_selector__pb2.AvailableLabelsResponse.FromString,
+                _registered_method=True)
+        self.GetSelectionStrategy = channel.unary_unary(
+                '/modyn.selector.Selector/GetSelectionStrategy',
+                request_serializer=modyn_dot_generated_dot_selector__pb2.PipelineRequest.SerializeToString,
+                response_deserializer=modyn_dot_generated_dot_selector__pb2.SelectionStrategyResponse.FromString,
+                _registered_method=True)
+        self.UsesWeights = channel.unary_unary(
+                '/modyn.selector.Selector/UsesWeights',
+                request_serializer=modyn_dot_generated_dot_selector__pb2.PipelineRequest.SerializeToString,
+                response_deserializer=modyn_dot_generated_dot_selector__pb2.UsesWeightsResponse.FromString,
+                _registered_method=True)
+        self.GetStatusBarScale = channel.unary_unary(
+                '/modyn.selector.Selector/GetStatusBarScale',
+                request_serializer=modyn_dot_generated_dot_selector__pb2.PipelineRequest.SerializeToString,
+                response_deserializer=modyn_dot_generated_dot_selector__pb2.StatusBarScaleResponse.FromString,
+                _registered_method=True)
 
 
 class SelectorServicer:
@@ -109,6 +129,34 @@ class SelectorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAvailableLabels(self, request, context):
+        """The distinct labels of every key informed for the pipeline so far (ascending; keys without label don't count).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSelectionStrategy(self, request, context):
+        """The pipeline's (validated) selection strategy and the downsampling config it hands to the trainer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UsesWeights(self, request, context):
+        """Whether the pipeline's training sets carry weights.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStatusBarScale(self, request, context):
+        """Percent of a trigger training set the trainer really trains on (100 unless downsampling), for progress bars.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SelectorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -141,6 +189,26 @@ def add_SelectorServicer_to_server(servicer, server):
                     servicer.GetNumberOfPartitions,
                     request_deserializer=modyn_dot_generated_dot_selector__pb2.GetNumberOfPartitionsRequest.FromString,
                     response_serializer=modyn_dot_generated_dot_selector__pb2.NumberOfPartitionsResponse.SerializeToString,
+            ),
+            'GetAvailableLabels': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAvailableLabels,
+                    request_deserializer=modyn_dot_generated_dot_selector__pb2.PipelineRequest.FromString,
+                    response_serializer=modyn_dot_generated_dot_selector__pb2.AvailableLabelsResponse.SerializeToString,
+            ),
+            'GetSelectionStrategy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSelectionStrategy,
+                    request_deserializer=modyn_dot_generated_dot_selector__pb2.PipelineRequest.FromString,
+                    response_serializer=modyn_dot_generated_dot_selector__pb2.SelectionStrategyResponse.SerializeToString,
+            ),
+            'UsesWeights': grpc.unary_unary_rpc_method_handler(
+                    servicer.UsesWeights,
+                    request_deserializer=modyn_dot_generated_dot_selector__pb2.PipelineRequest.FromString,
+                    response_serializer=modyn_dot_generated_dot_selector__pb2.UsesWeightsResponse.SerializeToString,
+            ),
+            'GetStatusBarScale': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatusBarScale,
+                    request_deserializer=modyn_dot_generated_dot_selector__pb2.PipelineRequest.FromString,
+                    response_serializer=modyn_dot_generated_dot_selector__pb2.StatusBarScaleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -306,6 +374,114 @@ class Selector:
             '/modyn.selector.Selector/GetNumberOfPartitions',
             modyn_dot_generated_dot_selector__pb2.GetNumberOfPartitionsRequest.SerializeToString,
             modyn_dot_generated_dot_selector__pb2.NumberOfPartitionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAvailableLabels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modyn.selector.Selector/GetAvailableLabels',
+            modyn_dot_generated_dot_selector__pb2.PipelineRequest.SerializeToString,
+            modyn_dot_generated_dot_selector__pb2.AvailableLabelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSelectionStrategy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modyn.selector.Selector/GetSelectionStrategy',
+            modyn_dot_generated_dot_selector__pb2.PipelineRequest.SerializeToString,
+            modyn_dot_generated_dot_selector__pb2.SelectionStrategyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UsesWeights(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modyn.selector.Selector/UsesWeights',
+            modyn_dot_generated_dot_selector__pb2.PipelineRequest.SerializeToString,
+            modyn_dot_generated_dot_selector__pb2.UsesWeightsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatusBarScale(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modyn.selector.Selector/GetStatusBarScale',
+            modyn_dot_generated_dot_selector__pb2.PipelineRequest.SerializeToString,
+            modyn_dot_generated_dot_selector__pb2.StatusBarScaleResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -85,6 +85,11 @@ class StorageStub:
                 request_serializer=modyn_dot_generated_dot_storage__pb2.UpdateDatasetRequest.SerializeToString,
                 response_deserializer=modyn_dot_generated_dot_storage__pb2.UpdateDatasetResponse.FromString,
                 _registered_method=True)
+        self.GetLastKey = channel.unary_unary(
+                '/modyn.storage.Storage/GetLastKey',
+                request_serializer=modyn_dot_generated_dot_storage__pb2.GetLastKeyRequest.SerializeToString,
+                response_deserializer=modyn_dot_generated_dot_storage__pb2.GetLastKeyResponse.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -99,7 +104,11 @@ class StorageServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetNewDataSince(self, request, context):
-        """Keys of samples with timestamp > `timestamp`, ordered by (timestamp, key), in chunks.
+        """New samples, in chunks of keys_per_message. Two forms (see GetNewDataSinceRequest):
+        - by time: samples with timestamp > `timestamp`, ordered by (timestamp, key);
+        - by cursor (after_key set): samples with key > after_key, ordered by key. Keys increase in the order
+        samples are committed, so a client that passes the last key it handled as the next after_key never
+        skips a sample, also one that arrives later with a timestamp equal to (or older than) the last one served.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -150,6 +159,14 @@ class StorageServicer:
 
     def UpdateDataset(self, request, context):
         """Scan the dataset's folder now and ingest new files; returns once done. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLastKey(self, request, context):
+        """The highest key the dataset holds now (0 when empty): the cursor from which GetNewDataSince(after_key)
+        returns exactly the samples that arrive from now on.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -207,6 +224,11 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.UpdateDataset,
                     request_deserializer=modyn_dot_generated_dot_storage__pb2.UpdateDatasetRequest.FromString,
                     response_serializer=modyn_dot_generated_dot_storage__pb2.UpdateDatasetResponse.SerializeToString,
+            ),
+            'GetLastKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLastKey,
+                    request_deserializer=modyn_dot_generated_dot_storage__pb2.GetLastKeyRequest.FromString,
+                    response_serializer=modyn_dot_generated_dot_storage__pb2.GetLastKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -480,6 +502,33 @@ class Storage:
             '/modyn.storage.Storage/UpdateDataset',
             modyn_dot_generated_dot_storage__pb2.UpdateDatasetRequest.SerializeToString,
             modyn_dot_generated_dot_storage__pb2.UpdateDatasetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLastKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modyn.storage.Storage/GetLastKey',
+            modyn_dot_generated_dot_storage__pb2.GetLastKeyRequest.SerializeToString,
+            modyn_dot_generated_dot_storage__pb2.GetLastKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

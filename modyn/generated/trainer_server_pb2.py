@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$modyn/generated/trainer_server.proto\x12\x14modyn.trainer_server\"s\n\x14StartTrainingRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x12\n\ntrigger_id\x18\x02 \x01(\x05\x12\x17\n\x0fpipeline_config\x18\x03 \x01(\t\x12\x19\n\x11previous_model_id\x18\x04 \x01(\x03\"F\n\x15StartTrainingResponse\x12\x18\n\x10training_started\x18\x01 \x01(\x08\x12\x13\n\x0btraining_id\x18\x02 \x01(\x05\",\n\x15TrainingStatusRequest\x12\x13\n\x0btraining_id\x18\x01 \x01(\x05\"\xfc\x01\n\x16TrainingStatusResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x12\n\nis_running\x18\x02 \x01(\x08\x12\x0f\n\x07is_done\x18\x03 \x01(\x08\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\x08\x12\x11\n\texception\x18\x05 \x01(\t\x12\x14\n\x0csamples_seen\x18\x06 \x01(\x03\x12\x15\n\rtotal_samples\x18\x07 \x01(\x03\x12\x14\n\x0c\x63urrent_loss\x18\x08 \x01(\x01\x12\r\n\x05\x65poch\x18\t \x01(\x05\x12\x12\n\nloss_first\x18\n \x01(\x01\x12\x11\n\tloss_last\x18\x0b \x01(\x01\x12\x12\n\nduration_s\x18\x0c \x01(\x01\"-\n\x16StoreFinalModelRequest\x12\x13\n\x0btraining_id\x18\x01 \x01(\x05\"@\n\x17StoreFinalModelResponse\x12\x13\n\x0bvalid_state\x18\x01 \x01(\x08\x12\x10\n\x08model_id\x18\x02 \x01(\x03\x32\xdf\x02\n\rTrainerServer\x12j\n\rStartTraining\x12*.modyn.trainer_server.StartTrainingRequest\x1a+.modyn.trainer_server.StartTrainingResponse\"\x00\x12p\n\x11GetTrainingStatus\x12+.modyn.trainer_server.TrainingStatusRequest\x1a,.modyn.trainer_server.TrainingStatusResponse\"\x00\x12p\n\x0fStoreFinalModel\x12,.modyn.trainer_server.StoreFinalModelRequest\x1a-.modyn.trainer_server.StoreFinalModelResponse\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$modyn/generated/trainer_server.proto\x12\x14modyn.trainer_server\"s\n\x14StartTrainingRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x05\x12\x12\n\ntrigger_id\x18\x02 \x01(\x05\x12\x17\n\x0fpipeline_config\x18\x03 \x01(\t\x12\x19\n\x11previous_model_id\x18\x04 \x01(\x03\"F\n\x15StartTrainingResponse\x12\x18\n\x10training_started\x18\x01 \x01(\x08\x12\x13\n\x0btraining_id\x18\x02 \x01(\x05\",\n\x15TrainingStatusRequest\x12\x13\n\x0btraining_id\x18\x01 \x01(\x05\"\xbc\x03\n\x16TrainingStatusResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x12\n\nis_running\x18\x02 \x01(\x08\x12\x0f\n\x07is_done\x18\x03 \x01(\x08\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\x08\x12\x11\n\texception\x18\x05 \x01(\t\x12\x14\n\x0csamples_seen\x18\x06 \x01(\x03\x12\x15\n\rtotal_samples\x18\x07 \x01(\x03\x12\x14\n\x0c\x63urrent_loss\x18\x08 \x01(\x01\x12\r\n\x05\x65poch\x18\t \x01(\x05\x12\x12\n\nloss_first\x18\n \x01(\x01\x12\x11\n\tloss_last\x18\x0b \x01(\x01\x12\x12\n\nduration_s\x18\x0c \x01(\x01\x12\x17\n\x0fsamples_trained\x18\r \x01(\x03\x12\x14\n\x0ctime_setup_s\x18\x0e \x01(\x01\x12\x18\n\x10time_wait_data_s\x18\x0f \x01(\x01\x12\x14\n\x0ctime_train_s\x18\x10 \x01(\x01\x12\x19\n\x11time_downsample_s\x18\x11 \x01(\x01\x12\x15\n\rtime_finish_s\x18\x12 \x01(\x01\x12\x12\n\nloss_curve\x18\x13 \x03(\x01\x12\x19\n\x11record_loss_every\x18\x14 \x01(\x05\"-\n\x16StoreFinalModelRequest\x12\x13\n\x0btraining_id\x18\x01 \x01(\x05\"@\n\x17StoreFinalModelResponse\x12\x13\n\x0bvalid_state\x18\x01 \x01(\x08\x12\x10\n\x08model_id\x18\x02 \x01(\x03\x32\xdf\x02\n\rTrainerServer\x12j\n\rStartTraining\x12*.modyn.trainer_server.StartTrainingRequest\x1a+.modyn.trainer_server.StartTrainingResponse\"\x00\x12p\n\x11GetTrainingStatus\x12+.modyn.trainer_server.TrainingStatusRequest\x1a,.modyn.trainer_server.TrainingStatusResponse\"\x00\x12p\n\x0fStoreFinalModel\x12,.modyn.trainer_server.StoreFinalModelRequest\x1a-.modyn.trainer_server.StoreFinalModelResponse\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,11 +38,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRAININGSTATUSREQUEST']._serialized_start=251
   _globals['_TRAININGSTATUSREQUEST']._serialized_end=295
   _globals['_TRAININGSTATUSRESPONSE']._serialized_start=298
-  _globals['_TRAININGSTATUSRESPONSE']._serialized_end=550
-  _globals['_STOREFINALMODELREQUEST']._serialized_start=552
-  _globals['_STOREFINALMODELREQUEST']._serialized_end=597
-  _globals['_STOREFINALMODELRESPONSE']._serialized_start=599
-  _globals['_STOREFINALMODELRESPONSE']._serialized_end=663
-  _globals['_TRAINERSERVER']._serialized_start=666
-  _globals['_TRAINERSERVER']._serialized_end=1017
+  _globals['_TRAININGSTATUSRESPONSE']._serialized_end=742
+  _globals['_STOREFINALMODELREQUEST']._serialized_start=744
+  _globals['_STOREFINALMODELREQUEST']._serialized_end=789
+  _globals['_STOREFINALMODELRESPONSE']._serialized_start=791
+  _globals['_STOREFINALMODELRESPONSE']._serialized_end=855
+  _globals['_TRAINERSERVER']._serialized_start=858
+  _globals['_TRAINERSERVER']._serialized_end=1209
 # @@protoc_insertion_point(module_scope)

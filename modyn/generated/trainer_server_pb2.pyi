@@ -1,5 +1,7 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable
 from typing import ClassVar as _ClassVar, Optional as _Optional
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -31,7 +33,7 @@ class TrainingStatusRequest(_message.Message):
     def __init__(self, training_id: _Optional[int] = ...) -> None: ...
 
 class TrainingStatusResponse(_message.Message):
-    __slots__ = ("valid", "is_running", "is_done", "failed", "exception", "samples_seen", "total_samples", "current_loss", "epoch", "loss_first", "loss_last", "duration_s")
+    __slots__ = ("valid", "is_running", "is_done", "failed", "exception", "samples_seen", "total_samples", "current_loss", "epoch", "loss_first", "loss_last", "duration_s", "samples_trained", "time_setup_s", "time_wait_data_s", "time_train_s", "time_downsample_s", "time_finish_s", "loss_curve", "record_loss_every")
     VALID_FIELD_NUMBER: _ClassVar[int]
     IS_RUNNING_FIELD_NUMBER: _ClassVar[int]
     IS_DONE_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +46,14 @@ class TrainingStatusResponse(_message.Message):
     LOSS_FIRST_FIELD_NUMBER: _ClassVar[int]
     LOSS_LAST_FIELD_NUMBER: _ClassVar[int]
     DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_TRAINED_FIELD_NUMBER: _ClassVar[int]
+    TIME_SETUP_S_FIELD_NUMBER: _ClassVar[int]
+    TIME_WAIT_DATA_S_FIELD_NUMBER: _ClassVar[int]
+    TIME_TRAIN_S_FIELD_NUMBER: _ClassVar[int]
+    TIME_DOWNSAMPLE_S_FIELD_NUMBER: _ClassVar[int]
+    TIME_FINISH_S_FIELD_NUMBER: _ClassVar[int]
+    LOSS_CURVE_FIELD_NUMBER: _ClassVar[int]
+    RECORD_LOSS_EVERY_FIELD_NUMBER: _ClassVar[int]
     valid: bool
     is_running: bool
     is_done: bool
@@ -56,7 +66,15 @@ class TrainingStatusResponse(_message.Message):
     loss_first: float
     loss_last: float
     duration_s: float
-    def __init__(self, valid: _Optional[bool] = ..., is_running: _Optional[bool] = ..., is_done: _Optional[bool] = ..., failed: _Optional[bool] = ..., exception: _Optional[str] = ..., samples_seen: _Optional[int] = ..., total_samples: _Optional[int] = ..., current_loss: _Optional[float] = ..., epoch: _Optional[int] = ..., loss_first: _Optional[float] = ..., loss_last: _Optional[float] = ..., duration_s: _Optional[float] = ...) -> None: ...
+    samples_trained: int
+    time_setup_s: float
+    time_wait_data_s: float
+    time_train_s: float
+    time_downsample_s: float
+    time_finish_s: float
+    loss_curve: _containers.RepeatedScalarFieldContainer[float]
+    record_loss_every: int
+    def __init__(self, valid: _Optional[bool] = ..., is_running: _Optional[bool] = ..., is_done: _Optional[bool] = ..., failed: _Optional[bool] = ..., exception: _Optional[str] = ..., samples_seen: _Optional[int] = ..., total_samples: _Optional[int] = ..., current_loss: _Optional[float] = ..., epoch: _Optional[int] = ..., loss_first: _Optional[float] = ..., loss_last: _Optional[float] = ..., duration_s: _Optional[float] = ..., samples_trained: _Optional[int] = ..., time_setup_s: _Optional[float] = ..., time_wait_data_s: _Optional[float] = ..., time_train_s: _Optional[float] = ..., time_downsample_s: _Optional[float] = ..., time_finish_s: _Optional[float] = ..., loss_curve: _Optional[_Iterable[float]] = ..., record_loss_every: _Optional[int] = ...) -> None: ...
 
 class StoreFinalModelRequest(_message.Message):
     __slots__ = ("training_id",)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,7 @@ class TriggerSummary:
     trigger_id: int
     loss: float
     num_samples: int
+    num_sample_rows: int = 0
 
 
 def _loss_out(value: float | None) -> float:
@@ -201,12 +202,53 @@ class MetadataProcessorManager:
         )
 
     def list_triggers(self, pipeline_id: int) -> list[TriggerSummary]:
-        """The per-trigger metadata of every trigger of a pipeline, by trigger id."""
-        table = TriggerTrainingMetadata
+        """The per-trigger metadata of every trigger of a pipeline, by trigger id, with its sample row count."""
+        table, samples = TriggerTrainingMetadata, SampleTrainingMetadata
+        counts = (
+            select(samples.trigger_id, func.count().label("rows"))
+            .where(samples.pipeline_id == pipeline_id)
+            .group_by(samples.trigger_id)
+            .subquery()
+        )
         with self._db.session() as session:
             rows = session.execute(
-                select(table.trigger_id, table.loss, table.num_samples)
+                select(table.trigger_id, table.loss, table.num_samples, counts.c.rows)
+                .outerjoin(counts, counts.c.trigger_id == table.trigger_id)
                 .where(table.pipeline_id == pipeline_id)
                 .order_by(table.trigger_id)
             ).all()
-        return [TriggerSummary(int(r.trigger_id), _loss_out(r.loss), int(r.num_samples)) for r in rows]
+        return [
+            TriggerSummary(int(r.trigger_id), _loss_out(r.loss), int(r.num_samples), int(r.rows or 0)) for r in rows
+        ]
+
+    def get_trigger_summary(self, pipeline_id: int, trigger_id: int) -> TriggerSummary | None:
+        """The per-trigger metadata of one trigger (None if unknown)."""
+        return next((t for t in self.list_triggers(pipeline_id) if t.trigger_id == trigger_id), None)
+
+    def sample_metadata(
+        self, pipeline_id: int, trigger_id: int, keys: Sequence[int] = (), chunk_size: int = 100_000
+    ) -> Iterator[tuple[list[int], list[float]]]:
+        """(sample keys, losses) of one trigger in chunks, in the order reported; only `keys` if given.
+
+        Reads with keyset pagination on the row id, so a large trigger is never held in memory at once.
+        """
+        table = SampleTrainingMetadata
+        wanted = sorted({int(k) for k in keys})
+        last_id = 0
+        while True:
+            query = (
+                select(table.id, table.sample_key, table.loss)
+                .where(table.pipeline_id == pipeline_id, table.trigger_id == trigger_id, table.id > last_id)
+                .order_by(table.id)
+                .limit(chunk_size)
+            )
+            if wanted:
+                query = query.where(table.sample_key.in_(wanted))
+            with self._db.session() as session:
+                rows = session.execute(query).all()
+            if not rows:
+                return
+            last_id = int(rows[-1].id)
+            yield [int(r.sample_key) for r in rows], [_loss_out(r.loss) for r in rows]
+            if len(rows) < chunk_size:
+                return

@@ -14,6 +14,8 @@ MODEL_REGISTRY: dict[str, str] = {
     "MLP": "modyn.models.mlp:MLP",
     "SmallCNN": "modyn.models.small_cnn:SmallCNN",
     "ResNet18": "modyn.models.resnet:ResNet18",
+    "ResNet50": "modyn.models.resnet:ResNet50",
+    "DLRM": "modyn.models.dlrm:DLRM",
 }
 
 

@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 
 from modyn.common.database import Database
 from modyn.selector import key_store
 from modyn.selector.errors import UnknownPartitionError, UnknownPipelineError, UnknownTriggerError
 from modyn.selector.models import Pipeline, SelectorBase, TrainingSetShare, Trigger
-from modyn.selector.strategies import AbstractSelectionStrategy, TrainingSet, strategy_class
+from modyn.selector.strategies import AbstractSelectionStrategy, TrainingSet, TriggerContext, strategy_class
 
 # Keys per stored chunk of a worker's share (8 MB of int64): keeps every blob far below the back ends' limits.
 SHARE_CHUNK_KEYS = 1_000_000
@@ -106,6 +106,12 @@ class SelectorManager:
     def __init__(self, database: Database) -> None:
         self._db = database
         self._db.create_tables(SelectorBase.metadata)
+        if self._db.is_postgres:
+            # Keys are stored as int64 blobs; PostgreSQL's default pglz compression of large values would
+            # cost far more time than the few bytes it saves on them.
+            with self._db.engine.begin() as conn:
+                for table, column in (("selector_training_set_shares", "keys"), ("selector_strategy_state", "data")):
+                    conn.execute(text(f"ALTER TABLE {table} ALTER COLUMN {column} SET STORAGE EXTERNAL"))
         self._locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._strategies: dict[int, AbstractSelectionStrategy] = {}
@@ -119,7 +125,11 @@ class SelectorManager:
         selection_strategy: dict[str, Any],
         pipeline_config: dict[str, Any] | None = None,
     ) -> int:
-        """Register a new pipeline and return its id; ValueError naming the field for a bad config."""
+        """Register a new pipeline and return its id; ValueError naming the field for a bad config.
+
+        The strategy config is validated and stored with its defaults filled in; its `seed` defaults
+        to the pipeline config's `training.seed` (else 0), so the stored config alone reproduces it.
+        """
         if not isinstance(name, str) or not name.strip():
             raise ValueError("pipeline_name: must not be empty")
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
@@ -128,9 +138,13 @@ class SelectorManager:
             raise ValueError("selection_strategy: must be an object with at least a 'name'")
         if "name" not in selection_strategy:
             raise ValueError("selection_strategy.name: is required")
-        checked = strategy_class(selection_strategy["name"]).validate_config(selection_strategy)
         if pipeline_config is not None and not isinstance(pipeline_config, dict):
             raise ValueError("pipeline_config: must be an object")
+        training = (pipeline_config or {}).get("training")
+        default_seed = training.get("seed") if isinstance(training, dict) else None
+        if isinstance(default_seed, bool) or not isinstance(default_seed, int) or default_seed < 0:
+            default_seed = None
+        checked = strategy_class(selection_strategy["name"]).validate_config(selection_strategy, default_seed)
         with self._db.engine.begin() as conn:
             pipeline_id = conn.execute(
                 insert(Pipeline)
@@ -178,39 +192,63 @@ class SelectorManager:
     ) -> TriggerInfo:
         """Record keys (may be none), close the open trigger and compute and store its training set.
 
-        Trigger ids count 0, 1, 2, ... per pipeline. The keys, the trigger and its training set commit
-        together. A retried call (the same non-empty keys as the call that closed the last trigger, and
-        nothing informed since) returns that trigger again instead of closing another one.
+        Trigger ids count 0, 1, 2, ... per pipeline. The keys commit first, then the training set, the
+        trigger and the strategy's state together (a failure in between leaves the keys in the open
+        trigger, for the next call). A retried call (the same non-empty keys as the call that closed
+        the last trigger, and nothing informed since) returns that trigger again instead of closing
+        another one.
         """
         key_array, ts_array, label_array = _inform_arrays(keys, timestamps, labels)
         digest = _inform_digest(key_array, ts_array, label_array) if len(key_array) else None
-        with self._pipeline_lock(pipeline_id), self._db.engine.begin() as conn:
-            row = self._pipeline_row(conn, pipeline_id, for_update=True)
-            trigger_id = row.next_trigger_id
-            if digest is not None and trigger_id > 0:
-                last = self._trigger_row(conn, pipeline_id, trigger_id - 1)
-                if last.inform_digest == digest and key_store.count_keys(conn, pipeline_id, trigger_id) == 0:
-                    return TriggerInfo(last.trigger_id, last.num_keys, last.num_partitions)
-            strategy = self._strategy(row)
-            if len(key_array):
-                strategy.inform(conn, trigger_id, key_array, ts_array, label_array)
-            training_set = strategy.trigger(conn, trigger_id)
-            num_partitions = self._store_training_set(
-                conn, pipeline_id, trigger_id, training_set, strategy.maximum_keys_in_memory, row.num_workers
-            )
-            conn.execute(
-                insert(Trigger).values(
-                    pipeline_id=pipeline_id,
-                    trigger_id=trigger_id,
-                    num_keys=len(training_set.keys),
-                    num_partitions=num_partitions,
-                    inform_digest=digest,
+        with self._pipeline_lock(pipeline_id):
+            with self._db.engine.begin() as conn:
+                row = self._pipeline_row(conn, pipeline_id, for_update=True)
+                trigger_id = row.next_trigger_id
+                if digest is not None and trigger_id > 0:
+                    last = self._trigger_row(conn, pipeline_id, trigger_id - 1)
+                    if last.inform_digest == digest and not key_store.has_keys(conn, pipeline_id, trigger_id):
+                        return TriggerInfo(last.trigger_id, last.num_keys, last.num_partitions)
+                if len(key_array):
+                    self._strategy(row).inform(conn, trigger_id, key_array, ts_array, label_array)
+            with self._db.engine.begin() as conn:
+                row = self._pipeline_row(conn, pipeline_id, for_update=True)
+                trigger_id = row.next_trigger_id
+                strategy = self._strategy(row)
+                ctx = TriggerContext(
+                    self._db.engine, conn, pipeline_id, trigger_id, strategy.seed, strategy.maximum_keys_in_memory
                 )
-            )
-            conn.execute(
-                update(Pipeline).where(Pipeline.pipeline_id == pipeline_id).values(next_trigger_id=trigger_id + 1)
-            )
-        return TriggerInfo(trigger_id, len(training_set.keys), num_partitions)
+                writer = TrainingSetWriter(
+                    conn, pipeline_id, trigger_id, strategy.maximum_keys_in_memory, row.num_workers
+                )
+                for piece in strategy.trigger(ctx):
+                    writer.add(piece)
+                num_keys, num_partitions = writer.finish()
+                conn.execute(
+                    insert(Trigger).values(
+                        pipeline_id=pipeline_id,
+                        trigger_id=trigger_id,
+                        num_keys=num_keys,
+                        num_partitions=num_partitions,
+                        inform_digest=digest,
+                    )
+                )
+                conn.execute(
+                    update(Pipeline).where(Pipeline.pipeline_id == pipeline_id).values(next_trigger_id=trigger_id + 1)
+                )
+        return TriggerInfo(trigger_id, num_keys, num_partitions)
+
+    # ---- what clients may ask about a pipeline --------------------------------------------------------
+
+    def get_available_labels(self, pipeline_id: int) -> list[int]:
+        """The distinct labels informed for the pipeline so far, ascending."""
+        with self._db.engine.connect() as conn:
+            self._pipeline_row(conn, pipeline_id)
+            return key_store.available_labels(conn, pipeline_id)
+
+    def get_strategy(self, pipeline_id: int) -> AbstractSelectionStrategy:
+        """The pipeline's strategy (its config, downsampling config, weights, status-bar scale)."""
+        with self._db.engine.connect() as conn:
+            return self._strategy(self._pipeline_row(conn, pipeline_id))
 
     # ---- reading training sets ----------------------------------------------------------------------
 
@@ -291,49 +329,83 @@ class SelectorManager:
             self._strategies[pipeline_row.pipeline_id] = strategy
         return strategy
 
-    @staticmethod
-    def _store_training_set(
-        conn: Connection,
-        pipeline_id: int,
-        trigger_id: int,
-        training_set: TrainingSet,
-        keys_per_partition: int,
-        num_workers: int,
-    ) -> int:
-        """Cut the set into partitions, split each among the workers, store the shares; return #partitions."""
-        keys = training_set.keys.astype("<i8", copy=False)
-        weights = None if training_set.weights is None else training_set.weights.astype("<f4", copy=False)
-        num_partitions = -(-len(keys) // keys_per_partition)
+
+class TrainingSetWriter:
+    """Stores a training set that arrives in pieces: cuts it into partitions of `keys_per_partition`
+    keys, splits each partition among the workers (contiguous, near-equal shares) and writes each
+    share as int64/float32 blobs of at most SHARE_CHUNK_KEYS keys, as soon as the partition is full.
+    Holds at most one partition plus one piece in memory."""
+
+    def __init__(
+        self, conn: Connection, pipeline_id: int, trigger_id: int, keys_per_partition: int, num_workers: int
+    ) -> None:
+        self._conn = conn
+        self._pipeline_id = pipeline_id
+        self._trigger_id = trigger_id
+        self._keys_per_partition = keys_per_partition
+        self._num_workers = num_workers
+        self._keys: list[NDArray[np.int64]] = []
+        self._weights: list[NDArray[np.float32]] = []
+        self._buffered = 0
+        self._has_weights: bool | None = None
+        self._num_keys = 0
+        self._num_partitions = 0
+
+    def add(self, piece: TrainingSet) -> None:
+        if len(piece.keys) == 0:
+            return
+        has_weights = piece.weights is not None
+        if self._has_weights is None:
+            self._has_weights = has_weights
+        elif self._has_weights != has_weights:
+            raise ValueError("a training set must give weights for all of its keys or for none")
+        self._keys.append(np.asarray(piece.keys, dtype=np.int64))
+        if piece.weights is not None:
+            self._weights.append(np.asarray(piece.weights, dtype=np.float32))
+        self._buffered += len(piece.keys)
+        if self._buffered >= self._keys_per_partition:
+            self._flush(final=False)
+
+    def finish(self) -> tuple[int, int]:
+        """Store what is left; return (number of keys, number of partitions)."""
+        self._flush(final=True)
+        return self._num_keys, self._num_partitions
+
+    def _flush(self, final: bool) -> None:
+        if not self._keys:
+            return
+        keys = np.concatenate(self._keys) if len(self._keys) > 1 else self._keys[0]
+        weights = None
+        if self._has_weights:
+            weights = np.concatenate(self._weights) if len(self._weights) > 1 else self._weights[0]
+        full = len(keys) // self._keys_per_partition * self._keys_per_partition
+        end = len(keys) if final else full
+        for start in range(0, end, self._keys_per_partition):
+            stop = min(end, start + self._keys_per_partition)
+            self._store_partition(keys[start:stop], None if weights is None else weights[start:stop])
+        self._keys = [keys[end:]] if end < len(keys) else []
+        self._weights = [weights[end:]] if weights is not None and end < len(keys) else []
+        self._buffered = len(keys) - end
+
+    def _store_partition(self, keys: NDArray[np.int64], weights: NDArray[np.float32] | None) -> None:
+        keys = keys.astype("<i8", copy=False)
+        weights = None if weights is None else weights.astype("<f4", copy=False)
         rows: list[dict[str, Any]] = []
-        pending_keys = 0
-
-        def flush() -> None:
-            if rows:
-                conn.execute(insert(TrainingSetShare), rows)
-                rows.clear()
-
-        for partition_id in range(num_partitions):
-            part_start = partition_id * keys_per_partition
-            part_len = min(keys_per_partition, len(keys) - part_start)
-            for worker_id, (start, end) in enumerate(worker_share_bounds(part_len, num_workers)):
-                for chunk_id, chunk_start in enumerate(range(start, end, SHARE_CHUNK_KEYS)):
-                    lo, hi = part_start + chunk_start, part_start + min(end, chunk_start + SHARE_CHUNK_KEYS)
-                    rows.append(
-                        {
-                            "pipeline_id": pipeline_id,
-                            "trigger_id": trigger_id,
-                            "partition_id": partition_id,
-                            "worker_id": worker_id,
-                            "chunk_id": chunk_id,
-                            "num_keys": hi - lo,
-                            "keys": keys[lo:hi].tobytes(),
-                            "weights": None if weights is None else weights[lo:hi].tobytes(),
-                        }
-                    )
-                    pending_keys += hi - lo
-                    # Bound the memory of the rows waiting for one executemany to a few chunks' worth.
-                    if pending_keys >= 4 * SHARE_CHUNK_KEYS or len(rows) >= 1000:
-                        flush()
-                        pending_keys = 0
-        flush()
-        return num_partitions
+        for worker_id, (start, end) in enumerate(worker_share_bounds(len(keys), self._num_workers)):
+            for chunk_id, lo in enumerate(range(start, end, SHARE_CHUNK_KEYS)):
+                hi = min(end, lo + SHARE_CHUNK_KEYS)
+                rows.append(
+                    {
+                        "pipeline_id": self._pipeline_id,
+                        "trigger_id": self._trigger_id,
+                        "partition_id": self._num_partitions,
+                        "worker_id": worker_id,
+                        "chunk_id": chunk_id,
+                        "num_keys": hi - lo,
+                        "keys": keys[lo:hi].tobytes(),
+                        "weights": None if weights is None else weights[lo:hi].tobytes(),
+                    }
+                )
+        key_store.insert_shares(self._conn, rows)
+        self._num_partitions += 1
+        self._num_keys += len(keys)

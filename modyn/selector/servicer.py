@@ -40,6 +40,23 @@ def _repeated_int64(values: Any) -> np.ndarray:
     return np.fromiter(values, dtype=np.int64, count=len(values))
 
 
+def _int64_field(request: selector_pb2.DataInformRequest, name: str) -> np.ndarray:
+    """A DataInformRequest array, from its repeated field or its packed (little-endian int64) twin."""
+    repeated = getattr(request, name)
+    packed: bytes = getattr(request, f"{name}_packed")
+    if packed:
+        if len(repeated):
+            raise ValueError(f"{name}: give either {name} or {name}_packed, not both")
+        if len(packed) % 8:
+            raise ValueError(f"{name}_packed: {len(packed)} bytes is not a whole number of int64 values")
+        return np.frombuffer(packed, dtype="<i8").astype(np.int64, copy=False)
+    return _repeated_int64(repeated)
+
+
+def _inform_fields(request: selector_pb2.DataInformRequest) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _int64_field(request, "keys"), _int64_field(request, "timestamps"), _int64_field(request, "labels")
+
+
 class SelectorServicer(selector_pb2_grpc.SelectorServicer):
     """Serves every Selector RPC. Bad input → INVALID_ARGUMENT; unknown pipeline/trigger/partition → NOT_FOUND."""
 
@@ -73,14 +90,7 @@ class SelectorServicer(selector_pb2_grpc.SelectorServicer):
         self, request: selector_pb2.DataInformRequest, context: grpc.ServicerContext
     ) -> selector_pb2.DataInformResponse:
         num_new = self._call(
-            context,
-            "InformData",
-            lambda: self._manager.inform_data(
-                request.pipeline_id,
-                _repeated_int64(request.keys),
-                _repeated_int64(request.timestamps),
-                _repeated_int64(request.labels),
-            ),
+            context, "InformData", lambda: self._manager.inform_data(request.pipeline_id, *_inform_fields(request))
         )
         return selector_pb2.DataInformResponse(num_keys=num_new)
 
@@ -90,12 +100,7 @@ class SelectorServicer(selector_pb2_grpc.SelectorServicer):
         info = self._call(
             context,
             "InformDataAndTrigger",
-            lambda: self._manager.inform_data_and_trigger(
-                request.pipeline_id,
-                _repeated_int64(request.keys),
-                _repeated_int64(request.timestamps),
-                _repeated_int64(request.labels),
-            ),
+            lambda: self._manager.inform_data_and_trigger(request.pipeline_id, *_inform_fields(request)),
         )
         return selector_pb2.TriggerResponse(
             trigger_id=info.trigger_id, num_samples=info.num_samples, num_partitions=info.num_partitions
@@ -117,10 +122,16 @@ class SelectorServicer(selector_pb2_grpc.SelectorServicer):
             return
         for start in range(0, len(keys), MAX_KEYS_PER_MESSAGE):
             end = start + MAX_KEYS_PER_MESSAGE
-            yield selector_pb2.SamplesResponse(
-                training_samples_subset=keys[start:end].tolist(),
-                training_samples_weights=[] if weights is None else weights[start:end].tolist(),
-            )
+            if request.packed:
+                yield selector_pb2.SamplesResponse(
+                    keys_packed=keys[start:end].astype("<i8", copy=False).tobytes(),
+                    weights_packed=b"" if weights is None else weights[start:end].astype("<f4", copy=False).tobytes(),
+                )
+            else:
+                yield selector_pb2.SamplesResponse(
+                    training_samples_subset=keys[start:end].tolist(),
+                    training_samples_weights=[] if weights is None else weights[start:end].tolist(),
+                )
 
     def GetNumberOfSamples(  # noqa: N802
         self, request: selector_pb2.GetNumberOfSamplesRequest, context: grpc.ServicerContext
@@ -141,6 +152,39 @@ class SelectorServicer(selector_pb2_grpc.SelectorServicer):
             lambda: self._manager.get_number_of_partitions(request.pipeline_id, request.trigger_id),
         )
         return selector_pb2.NumberOfPartitionsResponse(num_partitions=num)
+
+    def GetAvailableLabels(  # noqa: N802
+        self, request: selector_pb2.PipelineRequest, context: grpc.ServicerContext
+    ) -> selector_pb2.AvailableLabelsResponse:
+        labels = self._call(
+            context, "GetAvailableLabels", lambda: self._manager.get_available_labels(request.pipeline_id)
+        )
+        return selector_pb2.AvailableLabelsResponse(available_labels=labels)
+
+    def GetSelectionStrategy(  # noqa: N802
+        self, request: selector_pb2.PipelineRequest, context: grpc.ServicerContext
+    ) -> selector_pb2.SelectionStrategyResponse:
+        strategy = self._call(context, "GetSelectionStrategy", lambda: self._manager.get_strategy(request.pipeline_id))
+        downsampling = strategy.downsampling_config
+        return selector_pb2.SelectionStrategyResponse(
+            strategy_name=strategy.name,
+            selection_strategy=json.dumps(strategy.config, sort_keys=True),
+            downsampling_enabled=downsampling is not None,
+            downsampling_config=json.dumps(downsampling or {}, sort_keys=True),
+            warmup_triggers=strategy.warmup_triggers,
+        )
+
+    def UsesWeights(  # noqa: N802
+        self, request: selector_pb2.PipelineRequest, context: grpc.ServicerContext
+    ) -> selector_pb2.UsesWeightsResponse:
+        strategy = self._call(context, "UsesWeights", lambda: self._manager.get_strategy(request.pipeline_id))
+        return selector_pb2.UsesWeightsResponse(uses_weights=strategy.uses_weights)
+
+    def GetStatusBarScale(  # noqa: N802
+        self, request: selector_pb2.PipelineRequest, context: grpc.ServicerContext
+    ) -> selector_pb2.StatusBarScaleResponse:
+        strategy = self._call(context, "GetStatusBarScale", lambda: self._manager.get_strategy(request.pipeline_id))
+        return selector_pb2.StatusBarScaleResponse(status_bar_scale=strategy.status_bar_scale)
 
 
 def add_selector_servicer(manager: SelectorManager) -> Callable[[grpc.Server], None]:

@@ -11,6 +11,7 @@ import grpc
 
 from modyn.generated import storage_pb2 as pb
 from modyn.generated import storage_pb2_grpc
+from modyn.storage.sample_table import KeyPage
 from modyn.storage.storage_manager import (
     DEFAULT_FILE_WATCHER_INTERVAL_S,
     DatasetConflictError,
@@ -25,6 +26,19 @@ from modyn.storage.storage_manager import (
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+KeyMessage = TypeVar("KeyMessage", pb.GetNewDataSinceResponse, pb.GetDataInIntervalResponse)
+
+
+def _le(values: Any) -> bytes:
+    """An int64 array as little-endian bytes (the packed_* fields)."""
+    return values.astype("<i8", copy=False).tobytes()
+
+
+def _key_message(cls: type[KeyMessage], page: KeyPage, packed: bool) -> KeyMessage:
+    if packed:
+        return cls(packed_keys=_le(page.keys), packed_timestamps=_le(page.timestamps), packed_labels=_le(page.labels))
+    return cls(keys=page.keys.tolist(), timestamps=page.timestamps.tolist(), labels=page.labels.tolist())
+
 
 # Each manager error and the status code a client gets for it.
 _STATUS_OF: list[tuple[type[Exception], grpc.StatusCode]] = [
@@ -67,8 +81,18 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
 
     def Get(self, request: pb.GetRequest, context: grpc.ServicerContext) -> Iterator[pb.GetResponse]:
         def messages() -> Iterator[pb.GetResponse]:
-            for keys, samples, labels in self.manager.get_samples(request.dataset_id, list(request.keys)):
-                yield pb.GetResponse(samples=samples, keys=keys, labels=labels)
+            for batch in self.manager.get_samples(request.dataset_id, request.keys):
+                if request.packed:
+                    yield pb.GetResponse(
+                        packed_samples=batch.data,
+                        packed_sample_lengths=_le(batch.lengths),
+                        packed_keys=_le(batch.keys),
+                        packed_labels=_le(batch.labels),
+                    )
+                else:
+                    yield pb.GetResponse(
+                        samples=batch.samples(), keys=batch.keys.tolist(), labels=batch.labels.tolist()
+                    )
 
         return _stream(context, messages)
 
@@ -76,8 +100,12 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
         self, request: pb.GetNewDataSinceRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.GetNewDataSinceResponse]:
         def messages() -> Iterator[pb.GetNewDataSinceResponse]:
-            for keys, timestamps, labels in self.manager.get_new_data_since(request.dataset_id, request.timestamp):
-                yield pb.GetNewDataSinceResponse(keys=keys, timestamps=timestamps, labels=labels)
+            if request.HasField("after_key"):
+                pages = self.manager.get_new_data_after_key(request.dataset_id, request.after_key)
+            else:
+                pages = self.manager.get_new_data_since(request.dataset_id, request.timestamp)
+            for page in pages:
+                yield _key_message(pb.GetNewDataSinceResponse, page, request.packed)
 
         return _stream(context, messages)
 
@@ -91,10 +119,10 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
             )
 
         def messages() -> Iterator[pb.GetDataInIntervalResponse]:
-            for keys, timestamps, labels in self.manager.get_data_in_interval(
+            for page in self.manager.get_data_in_interval(
                 request.dataset_id, request.start_timestamp, request.end_timestamp
             ):
-                yield pb.GetDataInIntervalResponse(keys=keys, timestamps=timestamps, labels=labels)
+                yield _key_message(pb.GetDataInIntervalResponse, page, request.packed)
 
         return _stream(context, messages)
 
@@ -128,6 +156,7 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
                 filesystem_wrapper_type=request.filesystem_wrapper_type or "LocalFilesystemWrapper",
                 # proto3 has no "unset": 0 means the default interval.
                 file_watcher_interval=request.file_watcher_interval or DEFAULT_FILE_WATCHER_INTERVAL_S,
+                unlogged=request.unlogged,
             ),
         )
         return pb.RegisterNewDatasetResponse(success=True)
@@ -152,6 +181,9 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
     ) -> pb.GetDatasetSizeResponse:
         size = _call(context, lambda: self.manager.get_dataset_size(request.dataset_id))
         return pb.GetDatasetSizeResponse(success=True, num_keys=size)
+
+    def GetLastKey(self, request: pb.GetLastKeyRequest, context: grpc.ServicerContext) -> pb.GetLastKeyResponse:
+        return pb.GetLastKeyResponse(last_key=_call(context, lambda: self.manager.get_last_key(request.dataset_id)))
 
     def UpdateDataset(
         self, request: pb.UpdateDatasetRequest, context: grpc.ServicerContext

@@ -23,7 +23,16 @@ def build(config: dict[str, Any]) -> ServiceParts:
         keys_per_message=section["keys_per_message"],
         max_message_bytes=section["max_message_bytes"],
         insertion_batch_size=section["insertion_batch_size"],
+        allowed_base_paths=section.get("allowed_base_paths"),
+        hash_partitions=section["hash_partitions"],
+        ingestion_threads=section["ingestion_threads"] or None,
+        insertion_threads=section["insertion_threads"],
+        filesystem_options={"S3FilesystemWrapper": section.get("s3", {})},
     )
+    if section.get("allowed_base_paths") is None:
+        logger.warning(
+            "storage.allowed_base_paths is not set: RegisterNewDataset accepts any base_path this process can read"
+        )
     for dataset in section["datasets"]:
         manager.register_dataset(
             name=dataset["name"],
@@ -34,6 +43,7 @@ def build(config: dict[str, Any]) -> ServiceParts:
             version=str(dataset["version"]),
             filesystem_wrapper_type=dataset["filesystem_wrapper_type"],
             file_watcher_interval=dataset["file_watcher_interval"],
+            unlogged=dataset["unlogged"],
         )
     for name in manager.dataset_names():
         try:

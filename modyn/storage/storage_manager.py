@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, tuple_
+import numpy as np
+from sqlalchemy import delete, insert, select
 
 from modyn.common.database import Database
 from modyn.storage.file_wrappers import FileWrapper, MalformedFileError, make_file_wrapper
-from modyn.storage.filesystem_wrappers import FilesystemWrapper, make_filesystem_wrapper
-from modyn.storage.models import Dataset, File, Sample, StorageBase
+from modyn.storage.filesystem_wrappers import FilesystemWrapper, filesystem_wrapper_class, make_filesystem_wrapper
+from modyn.storage.models import Dataset, File
+from modyn.storage.sample_table import KeyPage, SampleTable
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,7 @@ DATASET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 DEFAULT_FILE_WATCHER_INTERVAL_S = 5.0
 # Bound on bound parameters per IN (...) query; well below SQLite's and PostgreSQL's limits.
 QUERY_CHUNK = 5_000
+INT64_MAX = 2**63 - 1
 # Files whose modification time is this close to now may still be being written.
 DEFAULT_MIN_FILE_AGE_S = 1.0
 
@@ -74,6 +77,7 @@ class DatasetInfo:
     file_wrapper_type: str
     file_wrapper_config: dict[str, Any]
     file_watcher_interval: float
+    unlogged: bool = False
 
 
 @dataclass
@@ -87,6 +91,23 @@ class UpdateResult:
 
 
 @dataclass
+class SampleBatch:
+    """One Get message: samples with their keys and labels; `data` holds all sample bytes back to back."""
+
+    keys: np.ndarray
+    labels: np.ndarray
+    data: bytes
+    lengths: np.ndarray
+
+    def samples(self) -> list[bytes]:
+        """The samples as separate bytes objects, in key order of this batch."""
+        ends = np.cumsum(self.lengths).tolist()
+        starts = [0, *ends[:-1]]
+        data = self.data
+        return [data[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
+@dataclass
 class _Handle:
     info: DatasetInfo
     fs: FilesystemWrapper
@@ -97,13 +118,106 @@ class _Handle:
 class _PendingFile:
     path: str
     mtime: int
-    labels: list[int]
+    labels: np.ndarray
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _ordered_parallel(
+    fn: Callable[[T], R], items: Sequence[T], workers: int, stop: threading.Event | None
+) -> Iterator[R]:
+    """fn over items in `workers` threads, results in item order, at most 2 x workers ahead of the reader."""
+    if workers <= 1 or len(items) <= 1:
+        for item in items:
+            if stop is not None and stop.is_set():
+                return
+            yield fn(item)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="storage-ingest")
+    try:
+        pending: deque[Future[R]] = deque()
+        upcoming = iter(items)
+        for item in upcoming:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            result = pending.popleft().result()
+            if stop is None or not stop.is_set():
+                nxt = next(upcoming, None)
+                if nxt is not None:
+                    pending.append(pool.submit(fn, nxt))
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _BatchInserter:
+    """Inserts one scan's batches of files, up to manager.insertion_threads at once, committing them in
+    the order of their keys: a batch reserves its key block when submitted and, once its rows are in,
+    waits for the previous batch's commit before its own. So a dataset's keys become visible in
+    increasing order, which GetNewDataSince's cursor form relies on; a failed batch only leaves a gap."""
+
+    def __init__(self, manager: StorageManager, dataset_id: int, result: UpdateResult) -> None:
+        self.manager = manager
+        self.dataset_id = dataset_id
+        self.result = result
+        self.threads = manager.insertion_threads
+        self.pool = (
+            ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="storage-insert")
+            if self.threads > 1
+            else None
+        )
+        self.in_flight: deque[Future[None]] = deque()
+        self.previous: threading.Event | None = None
+        self.errors: list[BaseException] = []
+        self.lock = threading.Lock()
+
+    def submit(self, files: list[_PendingFile]) -> None:
+        first_key = self.manager.samples.reserve_keys(sum(len(f.labels) for f in files))
+        if self.pool is None:
+            self._insert(files, first_key, None, threading.Event())
+            return
+        while len(self.in_flight) >= self.threads:
+            self._collect(self.in_flight.popleft())
+        done = threading.Event()
+        self.in_flight.append(self.pool.submit(self._insert, files, first_key, self.previous, done))
+        self.previous = done
+
+    def _insert(
+        self, files: list[_PendingFile], first_key: int | None, previous: threading.Event | None, done: threading.Event
+    ) -> None:
+        try:
+            self.manager._insert_files(self.dataset_id, files, first_key, previous.wait if previous else None)
+            with self.lock:
+                self.result.num_new_files += len(files)
+                self.result.num_new_samples += sum(len(f.labels) for f in files)
+        finally:
+            done.set()
+
+    def _collect(self, future: Future[None]) -> None:
+        try:
+            future.result()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by finish() once all batches ended
+            self.errors.append(exc)
+
+    def finish(self) -> None:
+        """Wait for every batch; raise the first error, if any."""
+        while self.in_flight:
+            self._collect(self.in_flight.popleft())
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+        if self.errors:
+            raise self.errors[0]
 
 
 class StorageManager:
     """Owns the storage database: registers datasets, ingests their files, answers queries.
 
-    Thread-safe: scans of one dataset are serialized by a per-dataset lock; queries run freely.
+    Thread-safe: scans of one dataset are serialized by a per-dataset lock, which also makes a dataset's
+    keys increase in commit order (the basis of GetNewDataSince's cursor form); queries run freely.
     """
 
     def __init__(
@@ -113,23 +227,46 @@ class StorageManager:
         max_message_bytes: int = 4 * 1024 * 1024,
         insertion_batch_size: int = 100_000,
         min_file_age_s: float = DEFAULT_MIN_FILE_AGE_S,
+        allowed_base_paths: Sequence[str] | None = None,
+        hash_partitions: int = 1,
+        ingestion_threads: int | None = None,
+        insertion_threads: int = 2,
+        filesystem_options: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.db = db
         self.keys_per_message = keys_per_message
         self.max_message_bytes = max_message_bytes
         self.insertion_batch_size = insertion_batch_size
         self.min_file_age_s = min_file_age_s
+        # None: any base_path; otherwise each dataset's base_path must lie under one of these roots.
+        self.allowed_base_paths = None if allowed_base_paths is None else [str(r) for r in allowed_base_paths]
+        self.ingestion_threads = ingestion_threads
+        # PostgreSQL only: batches COPYed at once over separate connections (SQLite has one writer).
+        self.insertion_threads = max(1, insertion_threads) if db.is_postgres else 1
+        self.filesystem_options = dict(filesystem_options or {})
         # A Get reads at most about this many sample bytes into memory at once.
         self.get_window_bytes = max(64 * 1024 * 1024, 4 * max_message_bytes)
+        self.samples = SampleTable(db, hash_partitions)
         self._handles: dict[str, _Handle] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._watchers: dict[str, _DatasetWatcher] = {}
         self._watching = False
         self._warned: set[tuple[str, str, str]] = set()
-        db.create_tables(StorageBase.metadata)
+        self.samples.create_schema()
 
     # ---------------------------------------------------------------- datasets
+
+    def check_allowed(self, filesystem_wrapper_type: str, base_path: str) -> None:
+        """InvalidDatasetError unless base_path lies under an allowed root (when roots are configured)."""
+        if self.allowed_base_paths is None:
+            return
+        cls = filesystem_wrapper_class(filesystem_wrapper_type)
+        if not any(cls.is_under(base_path, root) for root in self.allowed_base_paths):
+            roots = ", ".join(self.allowed_base_paths) or "none"
+            raise InvalidDatasetError(
+                f"base_path: '{base_path}' is not under an allowed root (storage.allowed_base_paths: {roots})"
+            )
 
     def register_dataset(
         self,
@@ -141,23 +278,31 @@ class StorageManager:
         version: str = "1",
         filesystem_wrapper_type: str = "LocalFilesystemWrapper",
         file_watcher_interval: float = DEFAULT_FILE_WATCHER_INTERVAL_S,
+        unlogged: bool = False,
     ) -> bool:
         """Register a dataset; True if it is new. Idempotent for the same config.
 
         Re-registering a name with the same base_path and wrappers only updates description, version and
-        watcher interval; a different base_path or wrapper config raises DatasetConflictError.
+        watcher interval; a different base_path or wrapper config raises DatasetConflictError. `unlogged`
+        (PostgreSQL only) takes effect when the dataset is created: its samples skip the write-ahead log,
+        which speeds up ingestion but loses them in a PostgreSQL crash (its files are then ingested anew,
+        under new keys).
         """
         if not isinstance(name, str) or not DATASET_NAME_PATTERN.match(name):
             raise InvalidDatasetError(f"dataset name {name!r} must match {DATASET_NAME_PATTERN.pattern}")
         if not file_watcher_interval > 0:
             raise InvalidDatasetError(f"file_watcher_interval: must be > 0, got {file_watcher_interval}")
-        base_path = str(Path(base_path).expanduser().absolute()) if base_path else base_path
         try:
-            fs = make_filesystem_wrapper(filesystem_wrapper_type, base_path)
+            base_path = filesystem_wrapper_class(filesystem_wrapper_type).normalize_base_path(base_path)
+            self.check_allowed(filesystem_wrapper_type, base_path)
+            fs = self._make_fs(filesystem_wrapper_type, base_path)
             fs.check_base_path()
             fw = make_file_wrapper(file_wrapper_type, file_wrapper_config or {})
         except ValueError as exc:
             raise InvalidDatasetError(f"dataset '{name}': {exc}") from None
+        if unlogged and not self.db.is_postgres:
+            logger.warning("dataset '%s': unlogged applies to PostgreSQL only; ignored on SQLite", name)
+            unlogged = False
         config_json = json.dumps(fw.config, sort_keys=True)
         with self._dataset_lock(name), self.db.session() as session:
             row = session.scalars(select(Dataset).where(Dataset.name == name)).one_or_none()
@@ -191,13 +336,26 @@ class StorageManager:
             row.version = version
             row.file_watcher_interval = float(file_watcher_interval)
             session.flush()
+            if created:
+                self.samples.create_dataset(session.connection(), row.id, unlogged)
             info = _info(row)
+        info = _with_unlogged(info, self.samples.is_unlogged(info.id))
+        if not created and unlogged != info.unlogged:
+            logger.warning(
+                "dataset '%s' exists as %s; unlogged=%s takes effect only when a dataset is created",
+                name,
+                "UNLOGGED" if info.unlogged else "logged",
+                unlogged,
+            )
         with self._guard:
             self._handles[name] = _Handle(info, fs, fw)
         logger.info("dataset '%s' %s (%s)", name, "registered" if created else "already registered", base_path)
         if self._watching:
             self._start_watcher(name, initial_delay=0.0)
         return created
+
+    def _make_fs(self, type_name: str, base_path: str) -> FilesystemWrapper:
+        return make_filesystem_wrapper(type_name, base_path, self.filesystem_options.get(type_name))
 
     def dataset_exists(self, name: str) -> bool:
         try:
@@ -223,7 +381,7 @@ class StorageManager:
                 dataset_id = session.scalar(select(Dataset.id).where(Dataset.name == name))
                 if dataset_id is None:
                     return False
-                session.execute(delete(Sample).where(Sample.dataset_id == dataset_id))
+                self.samples.drop_dataset(session.connection(), dataset_id)
                 session.execute(delete(File).where(File.dataset_id == dataset_id))
                 session.execute(delete(Dataset).where(Dataset.id == dataset_id))
         logger.info("dataset '%s' deleted", name)
@@ -239,11 +397,14 @@ class StorageManager:
             if row is None:
                 raise DatasetNotFoundError(name)
             info = _info(row)
-        handle = _Handle(
-            info,
-            make_filesystem_wrapper(info.filesystem_wrapper_type, info.base_path),
-            make_file_wrapper(info.file_wrapper_type, info.file_wrapper_config),
-        )
+        info = _with_unlogged(info, self.samples.is_unlogged(info.id))
+        try:
+            # Registered earlier, perhaps under wider roots: still refused when outside today's.
+            self.check_allowed(info.filesystem_wrapper_type, info.base_path)
+            fs = self._make_fs(info.filesystem_wrapper_type, info.base_path)
+        except ValueError as exc:
+            raise DatasetUnavailableError(f"dataset '{name}': {exc}") from None
+        handle = _Handle(info, fs, make_file_wrapper(info.file_wrapper_type, info.file_wrapper_config))
         with self._guard:
             self._handles[name] = handle
         return handle
@@ -257,36 +418,53 @@ class StorageManager:
     def update_dataset(self, name: str, stop: threading.Event | None = None) -> UpdateResult:
         """Scan the dataset's folder and ingest every new, complete, well-formed file.
 
-        A file goes in together with all of its samples in one transaction (several small files may
-        share one). Files modified within the last `min_file_age_s` are left for the next scan.
+        A file goes in together with all of its samples in one transaction (several files may share one,
+        up to insertion_batch_size samples). Files modified within the last `min_file_age_s` are left for
+        the next scan (unless the filesystem shows only complete files). Files are read in parallel
+        threads and inserted in path order, so keys follow path order.
         """
         with self._dataset_lock(name):
             handle = self._handle(name)
             fs, fw, dataset_id = handle.fs, handle.fw, handle.info.id
             result = UpdateResult()
+            if handle.info.unlogged:
+                with self.db.session() as session:
+                    if self.samples.recover_unlogged(session.connection(), dataset_id):
+                        logger.warning(
+                            "dataset '%s': its UNLOGGED samples were lost in a PostgreSQL crash; "
+                            "its files are ingested anew",
+                            name,
+                        )
             try:
                 paths = fs.list_files(fw.file_extension)
             except (ValueError, OSError) as exc:
                 raise DatasetUnavailableError(f"dataset '{name}': cannot list its files: {exc}") from None
             with self.db.session() as session:
                 known = set(session.scalars(select(File.path).where(File.dataset_id == dataset_id)))
+            new_paths = [p for p in paths if p not in known]
+            workers = self.ingestion_threads or fs.parallel_reads
+            inserter = _BatchInserter(self, dataset_id, result)
             pending: list[_PendingFile] = []
             pending_samples = 0
-            for path in paths:
-                if path in known:
-                    continue
-                if stop is not None and stop.is_set():
-                    break  # shutting down: what is gathered still goes in whole
-                new = self._inspect(fs, fw, path, result)
-                if new is None:
-                    continue
-                if pending and pending_samples + len(new.labels) > self.insertion_batch_size:
-                    self._insert_files(dataset_id, pending, result)
-                    pending, pending_samples = [], 0
-                pending.append(new)
-                pending_samples += len(new.labels)
-            if pending:
-                self._insert_files(dataset_id, pending, result)
+            try:
+                for path, outcome in _ordered_parallel(
+                    lambda p: (p, self._inspect(fs, fw, p)), new_paths, workers, stop
+                ):
+                    if outcome is None:
+                        continue
+                    if isinstance(outcome, str):
+                        self._skip(fs, path, outcome, result)
+                        continue
+                    if pending and pending_samples + len(outcome.labels) > self.insertion_batch_size:
+                        inserter.submit(pending)
+                        pending, pending_samples = [], 0
+                    pending.append(outcome)
+                    pending_samples += len(outcome.labels)
+                if pending:  # also when stopping: what is gathered goes in whole
+                    inserter.submit(pending)
+            finally:
+                inserter.finish()
+            self.samples.refresh_statistics(dataset_id, result.num_new_samples)
         if result.num_new_files or result.skipped_files:
             logger.info(
                 "dataset '%s': ingested %d file(s) with %d sample(s), skipped %d",
@@ -297,23 +475,21 @@ class StorageManager:
             )
         return result
 
-    def _inspect(self, fs: FilesystemWrapper, fw: FileWrapper, path: str, result: UpdateResult) -> _PendingFile | None:
-        """Read and check one new file; None if it must wait or is malformed (then noted in result)."""
+    def _inspect(self, fs: FilesystemWrapper, fw: FileWrapper, path: str) -> _PendingFile | str | None:
+        """Read and check one new file: the file, None if it must wait, or why it is malformed."""
         try:
             mtime = fs.mtime(path)
-            if abs(time.time() - mtime) < self.min_file_age_s:
+            if not fs.atomic_writes and abs(time.time() - mtime) < self.min_file_age_s:
                 return None  # may still be being written; the next scan takes it
-            labels = fw.get_labels(fs, path)
+            labels = fw.get_label_array(fs, path)
             if fs.mtime(path) != mtime:
                 return None  # changed while we read it
         except FileNotFoundError:
             return None  # vanished between listing and reading
         except (MalformedFileError, OSError) as exc:
-            self._skip(fs, path, str(exc), result)
-            return None
-        if not labels:
-            self._skip(fs, path, "contains no samples", result)
-            return None
+            return str(exc)
+        if not len(labels):
+            return "contains no samples"
         return _PendingFile(path, int(mtime), labels)
 
     def _skip(self, fs: FilesystemWrapper, path: str, reason: str, result: UpdateResult) -> None:
@@ -326,7 +502,15 @@ class StorageManager:
         if first_time:
             logger.warning("skipping malformed file '%s' in %s: %s", path, fs.base_path, reason)
 
-    def _insert_files(self, dataset_id: int, files: list[_PendingFile], result: UpdateResult) -> None:
+    def _insert_files(
+        self,
+        dataset_id: int,
+        files: list[_PendingFile],
+        first_key: int | None = None,
+        before_commit: Callable[[], object] | None = None,
+    ) -> None:
+        """Record files and insert all their samples in one transaction (keys from first_key, if given);
+        `before_commit` runs last inside the transaction (to commit batches in key order)."""
         with self.db.session() as session:
             conn = session.connection()
             file_ids = list(
@@ -338,32 +522,17 @@ class StorageManager:
                     ],
                 ).scalars()
             )
-            rows = (
-                (dataset_id, file_id, index, f.mtime, label)
-                for f, file_id in zip(files, file_ids, strict=True)
-                for index, label in enumerate(f.labels)
+            self.samples.insert(
+                conn,
+                dataset_id,
+                np.asarray(file_ids, dtype=np.int64),
+                np.asarray([len(f.labels) for f in files], dtype=np.int64),
+                np.asarray([f.mtime for f in files], dtype=np.int64),
+                np.concatenate([f.labels for f in files]).astype(np.int64, copy=False),
+                first_key,
             )
-            self._bulk_insert_samples(conn, rows)
-        result.num_new_files += len(files)
-        result.num_new_samples += sum(len(f.labels) for f in files)
-
-    def _bulk_insert_samples(self, conn: Connection, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
-        """Insert sample rows in the connection's transaction, keys assigned in row order."""
-        cursor = conn.connection.cursor()
-        try:
-            if self.db.is_postgres:
-                # COPY is several times faster than any INSERT form on PostgreSQL.
-                buffer = io.StringIO("".join(f"{d}\t{f}\t{i}\t{t}\t{lbl}\n" for d, f, i, t, lbl in rows))
-                cursor.copy_expert(
-                    "COPY samples (dataset_id, file_id, index_in_file, timestamp, label) FROM STDIN", buffer
-                )
-            else:
-                cursor.executemany(
-                    "INSERT INTO samples (dataset_id, file_id, index_in_file, timestamp, label) VALUES (?, ?, ?, ?, ?)",
-                    rows,  # type: ignore[arg-type]  # sqlite3 takes any iterable
-                )
-        finally:
-            cursor.close()
+            if before_commit is not None:
+                before_commit()
 
     # ---------------------------------------------------------------- watchers
 
@@ -401,163 +570,191 @@ class StorageManager:
 
     # ---------------------------------------------------------------- queries
 
-    def get_new_data_since(self, name: str, timestamp: int) -> Iterator[tuple[list[int], list[int], list[int]]]:
-        """(keys, timestamps, labels) chunks of samples with timestamp > `timestamp`, by (timestamp, key)."""
-        return self._keys_in_range(name, Sample.timestamp > timestamp)
+    def get_new_data_since(self, name: str, timestamp: int) -> Iterator[KeyPage]:
+        """Pages of samples with timestamp > `timestamp`, by (timestamp, key)."""
+        if timestamp >= INT64_MAX:
+            self._handle(name)
+            return iter(())
+        return self._pages_by_time(name, timestamp + 1, None)
 
-    def get_data_in_interval(self, name: str, start: int, end: int) -> Iterator[tuple[list[int], list[int], list[int]]]:
-        """(keys, timestamps, labels) chunks of samples with start <= timestamp <= end, by (timestamp, key)."""
-        return self._keys_in_range(name, Sample.timestamp >= start, Sample.timestamp <= end)
+    def get_data_in_interval(self, name: str, start: int, end: int) -> Iterator[KeyPage]:
+        """Pages of samples with start <= timestamp <= end, by (timestamp, key)."""
+        return self._pages_by_time(name, start, end)
 
-    def _keys_in_range(
-        self, name: str, *conditions: ColumnElement[bool]
-    ) -> Iterator[tuple[list[int], list[int], list[int]]]:
+    def get_new_data_after_key(self, name: str, after_key: int) -> Iterator[KeyPage]:
+        """Pages of samples with key > after_key, by key: the cursor form of GetNewDataSince.
+
+        A dataset's keys increase in commit order, so passing the last key handled as the next after_key
+        never skips a sample, whatever its timestamp.
+        """
         dataset_id = self._handle(name).info.id  # raises now, not at the first next()
 
-        def chunks() -> Iterator[tuple[list[int], list[int], list[int]]]:
+        def pages() -> Iterator[KeyPage]:
+            after = after_key
+            while True:
+                page = self.samples.page_by_key(dataset_id, after, self.keys_per_message)
+                if len(page):
+                    yield page
+                if len(page) < self.keys_per_message:
+                    return
+                after = int(page.keys[-1])
+
+        return pages()
+
+    def _pages_by_time(self, name: str, start: int | None, end: int | None) -> Iterator[KeyPage]:
+        dataset_id = self._handle(name).info.id  # raises now, not at the first next()
+
+        def pages() -> Iterator[KeyPage]:
             # Keyset pagination: each page is a short query, so a slow reader holds no connection.
             after: tuple[int, int] | None = None
             while True:
-                query = select(Sample.key, Sample.timestamp, Sample.label).where(
-                    Sample.dataset_id == dataset_id, *conditions
-                )
-                if after is not None:
-                    query = query.where(tuple_(Sample.timestamp, Sample.key) > tuple_(*after))
-                query = query.order_by(Sample.timestamp, Sample.key).limit(self.keys_per_message)
-                with self.db.session() as session:
-                    rows = session.execute(query).all()
-                if not rows:
+                page = self.samples.page_by_time(dataset_id, start, end, after, self.keys_per_message)
+                if len(page):
+                    yield page
+                if len(page) < self.keys_per_message:
                     return
-                yield [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
-                if len(rows) < self.keys_per_message:
-                    return
-                after = (rows[-1][1], rows[-1][0])
+                after = (int(page.timestamps[-1]), int(page.keys[-1]))
 
-        return chunks()
+        return pages()
 
-    def get_samples(self, name: str, keys: Sequence[int]) -> Iterator[tuple[list[int], list[bytes], list[int]]]:
-        """(keys, sample bytes, labels) messages for the requested keys, each at most max_message_bytes of
-        samples (or one sample), in the requested order; a repeated key is returned once.
+    def get_last_key(self, name: str) -> int:
+        """The highest key the dataset holds (0 when empty)."""
+        return self.samples.last_key(self._handle(name).info.id)
+
+    def get_samples(self, name: str, keys: Sequence[int] | np.ndarray) -> Iterator[SampleBatch]:
+        """Batches of the requested samples, each at most max_message_bytes of sample bytes (or one sample),
+        in the requested order; a repeated key is returned once.
 
         Raises UnknownKeysError (before anything is yielded) if a key is not in the dataset.
         """
         handle = self._handle(name)
-        wanted = list(dict.fromkeys(int(k) for k in keys))
-        located: dict[int, tuple[int, int, int]] = {}  # key -> (file id, index in file, label)
+        requested = np.asarray(keys, dtype=np.int64).reshape(-1)
+        unique, first = np.unique(requested, return_index=True)
+        wanted = requested[np.sort(first)]
+        located = self.samples.locate(handle.info.id, unique)
+        if len(located.keys) < len(unique):
+            missing = wanted[~np.isin(wanted, located.keys)]
+            raise UnknownKeysError(name, [int(k) for k in missing])
+        position = np.searchsorted(located.keys, wanted)
+        file_ids = located.file_ids[position]
+        indices = located.indices[position]
+        labels = located.labels[position]
         files: dict[int, tuple[str, int]] = {}  # file id -> (path, number of samples)
+        distinct = np.unique(file_ids).tolist()
         with self.db.session() as session:
-            for start in range(0, len(wanted), QUERY_CHUNK):
-                chunk = wanted[start : start + QUERY_CHUNK]
-                for key, file_id, index, label in session.execute(
-                    select(Sample.key, Sample.file_id, Sample.index_in_file, Sample.label).where(
-                        Sample.dataset_id == handle.info.id, Sample.key.in_(chunk)
-                    )
-                ):
-                    located[key] = (file_id, index, label)
-            missing = [k for k in wanted if k not in located]
-            if missing:
-                raise UnknownKeysError(name, missing)
-            file_ids = sorted({loc[0] for loc in located.values()})
-            for start in range(0, len(file_ids), QUERY_CHUNK):
+            for start in range(0, len(distinct), QUERY_CHUNK):
                 for file_id, path, count in session.execute(
                     select(File.id, File.path, File.number_of_samples).where(
-                        File.id.in_(file_ids[start : start + QUERY_CHUNK])
+                        File.id.in_(distinct[start : start + QUERY_CHUNK])
                     )
                 ):
                     files[file_id] = (path, count)
-        return self._read_samples(handle, wanted, located, files)
+        return self._read_samples(handle, wanted, file_ids, indices, labels, files)
 
     def _read_samples(
         self,
         handle: _Handle,
-        wanted: list[int],
-        located: dict[int, tuple[int, int, int]],
+        wanted: np.ndarray,
+        file_ids: np.ndarray,
+        indices: np.ndarray,
+        labels: np.ndarray,
         files: dict[int, tuple[str, int]],
-    ) -> Iterator[tuple[list[int], list[bytes], list[int]]]:
+    ) -> Iterator[SampleBatch]:
         fs, fw = handle.fs, handle.fw
-        size_hints: dict[int, int] = {}
-
-        def hint(file_id: int) -> int:
-            if file_id not in size_hints:
-                path, count = files[file_id]
-                try:
-                    size_hints[file_id] = fw.sample_size_hint(fs, path, count)
-                except OSError:
-                    size_hints[file_id] = 0  # the read below reports the problem
-            return size_hints[file_id]
-
+        hints: dict[int, int] = {}
+        for file_id, (path, count) in files.items():
+            try:
+                hints[file_id] = fw.sample_size_hint(fs, path, count)
+            except OSError:
+                hints[file_id] = 0  # the read reports the problem
         # Windows of requested keys bound memory; within a window each file is read once.
-        window: list[int] = []
-        window_bytes = 0
-        for key in wanted:
-            window.append(key)
-            window_bytes += hint(located[key][0])
-            if window_bytes >= self.get_window_bytes:
-                yield from self._emit_window(handle, window, located, files)
-                window, window_bytes = [], 0
-        if window:
-            yield from self._emit_window(handle, window, located, files)
+        sizes = np.fromiter((hints[f] for f in file_ids.tolist()), dtype=np.int64, count=len(file_ids))
+        cumulative = np.cumsum(sizes)
+        start = 0
+        while start < len(wanted):
+            base = cumulative[start - 1] if start else 0
+            end = int(np.searchsorted(cumulative, base + self.get_window_bytes, side="left")) + 1
+            end = min(max(end, start + 1), len(wanted))
+            yield from self._emit_window(
+                handle, wanted[start:end], file_ids[start:end], indices[start:end], labels[start:end], files
+            )
+            start = end
 
     def _emit_window(
         self,
         handle: _Handle,
-        window: list[int],
-        located: dict[int, tuple[int, int, int]],
+        keys: np.ndarray,
+        file_ids: np.ndarray,
+        indices: np.ndarray,
+        labels: np.ndarray,
         files: dict[int, tuple[str, int]],
-    ) -> Iterator[tuple[list[int], list[bytes], list[int]]]:
-        by_file: dict[int, list[int]] = {}
-        for position, key in enumerate(window):
-            by_file.setdefault(located[key][0], []).append(position)
-        data: list[bytes] = [b""] * len(window)
-        for file_id, positions in by_file.items():
-            path = files[file_id][0]
+    ) -> Iterator[SampleBatch]:
+        fs, fw = handle.fs, handle.fw
+        order = np.argsort(file_ids, kind="stable")
+        bounds = np.flatnonzero(np.diff(file_ids[order])) + 1
+        groups = np.split(order, bounds)  # positions in the window, per file
+        fixed = fw.fixed_sample_size
+
+        def read(positions: np.ndarray) -> Any:
+            path = files[int(file_ids[positions[0]])][0]
             try:
-                samples = handle.fw.get_samples(handle.fs, path, [located[window[p]][1] for p in positions])
+                if fixed is not None:
+                    return fw.get_sample_rows(fs, path, indices[positions])
+                return fw.get_samples(fs, path, indices[positions].tolist())
             except (OSError, ValueError, IndexError) as exc:
                 raise SampleReadError(
                     f"dataset '{handle.info.name}': ingested file '{path}' can no longer be read: {exc}"
                 ) from None
-            for position, sample in zip(positions, samples, strict=True):
-                data[position] = sample
-        keys: list[int] = []
-        samples_out: list[bytes] = []
-        labels: list[int] = []
-        size = 0
-        for key, sample in zip(window, data, strict=True):
-            if keys and size + len(sample) > self.max_message_bytes:
-                yield keys, samples_out, labels
-                keys, samples_out, labels, size = [], [], [], 0
-            keys.append(key)
-            samples_out.append(sample)
-            labels.append(located[key][2])
+
+        workers = min(fs.parallel_reads, len(groups))
+        parts = list(_ordered_parallel(read, groups, workers, None))
+        if fixed is not None:
+            rows = np.empty((len(keys), fixed), dtype=np.uint8)
+            for positions, part in zip(groups, parts, strict=True):
+                rows[positions] = part
+            per_message = max(1, self.max_message_bytes // max(1, fixed))
+            for a in range(0, len(keys), per_message):
+                b = min(a + per_message, len(keys))
+                yield SampleBatch(keys[a:b], labels[a:b], rows[a:b].tobytes(), np.full(b - a, fixed, dtype=np.int64))
+            return
+        data: list[bytes] = [b""] * len(keys)
+        for positions, part in zip(groups, parts, strict=True):
+            for p, sample in zip(positions.tolist(), part, strict=True):
+                data[p] = sample
+        a, size = 0, 0
+        for i, sample in enumerate(data):
+            if i > a and size + len(sample) > self.max_message_bytes:
+                yield self._batch(keys, labels, data, a, i)
+                a, size = i, 0
             size += len(sample)
-        if keys:
-            yield keys, samples_out, labels
+        if len(data) > a:
+            yield self._batch(keys, labels, data, a, len(data))
+
+    @staticmethod
+    def _batch(keys: np.ndarray, labels: np.ndarray, data: list[bytes], a: int, b: int) -> SampleBatch:
+        chunk = data[a:b]
+        return SampleBatch(
+            keys[a:b], labels[a:b], b"".join(chunk), np.fromiter(map(len, chunk), dtype=np.int64, count=len(chunk))
+        )
 
     def get_dataset_size(self, name: str) -> int:
-        dataset_id = self._handle(name).info.id
-        with self.db.session() as session:
-            return int(session.scalar(select(func.count()).where(Sample.dataset_id == dataset_id)) or 0)
+        return self.samples.count(self._handle(name).info.id)
 
-    def delete_data(self, name: str, keys: Sequence[int]) -> int:
+    def delete_data(self, name: str, keys: Sequence[int] | np.ndarray) -> int:
         """Delete the samples with these keys; returns how many existed. Unknown keys are ignored, so a
         retried request has the effect of one. The files stay recorded, so they are not ingested again."""
         dataset_id = self._handle(name).info.id
-        unique = list(dict.fromkeys(int(k) for k in keys))
-        deleted = 0
+        unique = np.unique(np.asarray(keys, dtype=np.int64).reshape(-1))
         with self.db.session() as session:
-            for start in range(0, len(unique), QUERY_CHUNK):
-                result = session.execute(
-                    delete(Sample).where(
-                        Sample.dataset_id == dataset_id, Sample.key.in_(unique[start : start + QUERY_CHUNK])
-                    )
-                )
-                deleted += int(result.rowcount)  # type: ignore[attr-defined]
-        return deleted
+            return self.samples.delete_keys(session.connection(), dataset_id, unique)
 
     @staticmethod
     def current_timestamp() -> int:
         return int(time.time())
+
+
+def _with_unlogged(info: DatasetInfo, unlogged: bool) -> DatasetInfo:
+    return replace(info, unlogged=unlogged)
 
 
 def _info(row: Dataset) -> DatasetInfo:

@@ -4,20 +4,21 @@ trigger policy and the selector, and for each trigger train, store and evaluate 
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
 import grpc
-from tqdm import tqdm
 
 from modyn.common.clients import describe_rpc_error
 from modyn.common.clients.evaluator_client import EvaluatorClient
+from modyn.common.clients.model_storage_client import ModelStorageClient
 from modyn.common.clients.selector_client import SelectorClient
 from modyn.common.clients.storage_client import StorageClient
 from modyn.common.clients.trainer_server_client import TrainerServerClient
@@ -26,15 +27,31 @@ from modyn.common.grpc_utils import check_health
 from modyn.supervisor.evaluation.evaluation_runner import EvaluationError, EvaluationRunner
 from modyn.supervisor.models import SupervisorBase, SupervisorTrigger
 from modyn.supervisor.pipeline_log import PipelineLog
+from modyn.supervisor.progress import Progress
+from modyn.supervisor.report import write_report
 from modyn.supervisor.triggers import build_trigger
+from modyn.supervisor.triggers.abstract_trigger import drive
+from modyn.supervisor.triggers.context import TrainingOutcome, TriggerContext
+
+logger = logging.getLogger(__name__)
 
 SERVICES = ["storage", "selector", "trainer_server", "metadata_processor", "model_storage", "evaluator"]
 POLL_INTERVAL_S = 0.2
 MAX_TIMESTAMP = 2**62
+INITIAL_MODES = ("ignore", "train_on_everything", "replay")
+STOP_POLICIES = ("finish", "abandon")
+# Optional fields of the trainer's status (its time breakdown), copied into the log when present.
+TRAINING_TIME_FIELDS = ("time_setup_s", "time_wait_data_s", "time_train_s", "time_downsample_s", "time_finish_s")
+
+KeyChunk = tuple[list[int], list[int], list[int]]
 
 
 class SupervisorError(Exception):
     """A failure to report to the user as one clear line (exit code 1)."""
+
+
+class TriggerAbandoned(Exception):
+    """The run was asked to stop and not to wait for the running trigger's training."""
 
 
 @contextmanager
@@ -47,31 +64,57 @@ def calling(service: str) -> Iterator[None]:
         raise SupervisorError(str(exc)) from exc
 
 
+def _status_field(status: Any, name: str) -> Any:
+    fields = getattr(getattr(status, "DESCRIPTOR", None), "fields_by_name", {})
+    return getattr(status, name) if name in fields else None
+
+
 class Supervisor:
+    """Runs one pipeline. `progress`: auto | bar | json | none (see modyn.supervisor.progress);
+    `stop_policy`: on SIGINT/SIGTERM, `finish` the running trigger (a second signal abandons it) or
+    `abandon` it at once."""
+
     def __init__(
         self,
         pipeline_config: dict[str, Any],
         system_config: dict[str, Any],
         log_dir: Path,
         out: TextIO = sys.stdout,
+        progress: str = "auto",
+        stop_policy: str = "finish",
     ) -> None:
+        if stop_policy not in STOP_POLICIES:
+            raise ValueError(f"stop policy must be one of {', '.join(STOP_POLICIES)}")
         self.pipeline = pipeline_config
         self.system = system_config
         self.log_dir = log_dir
         self.out = out
-        self.show_progress = sys.stderr.isatty()
+        self.progress = Progress(progress, out)
+        self.stop_policy = stop_policy
+        self.initial_mode = str(pipeline_config.get("initial_mode", "ignore"))
         self.storage = StorageClient(system_config["storage"]["hostname"], system_config["storage"]["port"])
         self.selector = SelectorClient(system_config["selector"]["hostname"], system_config["selector"]["port"])
         self.trainer = TrainerServerClient(
             system_config["trainer_server"]["hostname"], system_config["trainer_server"]["port"]
         )
+        self.model_storage = ModelStorageClient(
+            system_config["model_storage"]["hostname"], system_config["model_storage"]["port"]
+        )
         self.evaluator = EvaluatorClient(system_config["evaluator"]["hostname"], system_config["evaluator"]["port"])
         self.evaluation = EvaluationRunner(self.evaluator, pipeline_config)
+        self.trigger = build_trigger(pipeline_config["trigger"])
+        self.context: TriggerContext | None = None
         self.stop_requested = threading.Event()
+        self.signals_received = 0
+        self.stop_reason: str | None = None
         self.pipeline_id: int | None = None
         self.log: PipelineLog | None = None
+        self.report_path: Path | None = None
         self.previous_model_id: int | None = None
         self.num_triggers = 0
+        self._seen = 0
+        self._pending_first_ts: int | None = None
+        self._pending_last_ts: int | None = None
         self._db: Database | None = None
 
     # ---- checks before anything runs ----
@@ -89,7 +132,7 @@ class Supervisor:
 
     def check_datasets(self) -> None:
         wanted = [("data.dataset_id", self.pipeline["data"]["dataset_id"])]
-        for i, ds in enumerate(self.pipeline.get("evaluation", {}).get("datasets", [])):
+        for i, ds in enumerate((self.pipeline.get("evaluation") or {}).get("datasets", [])):
             wanted.append((f"evaluation.datasets[{i}].dataset_id", ds["dataset_id"]))
         with calling("storage"):
             missing = [f"{path}: dataset {name!r}" for path, name in wanted if not self.storage.dataset_available(name)]
@@ -106,10 +149,18 @@ class Supervisor:
         with calling("selector"):
             self.pipeline_id = self.selector.register_pipeline(self.pipeline)
         self.log = PipelineLog(self.log_dir, self.pipeline_id, self.pipeline["pipeline"]["name"], mode)
-        self.trigger = build_trigger(self.pipeline["trigger"])
-        self._seen = 0
-        self._pending_first_ts: int | None = None
-        self._pending_last_ts: int | None = None
+        self.evaluation.bind(self.pipeline_id, self.log.path.parent, self.system)  # issue 7: registry, matrix
+        self.log.data["initial_mode"] = self.initial_mode
+        self.log.data["trigger"] = self.pipeline["trigger"]
+        self.report_path = self.log.path.with_name("report.png")
+        if self.trigger.uses_model:
+            from modyn.supervisor.triggers.inference import ServiceTriggerContext
+
+            self.context = ServiceTriggerContext(
+                self.storage, self.model_storage, self.pipeline, device=self.pipeline["training"]["device"]
+            )
+            self.trigger.bind(self.context)
+        self.progress.event("pipeline_started", pipeline_id=self.pipeline_id, mode=mode, log=str(self.log.path))
 
     def run_experiment(self, start: int, stop: int | None, maximum_triggers: int | None) -> PipelineLog:
         """Replay the samples with start <= timestamp <= stop in (timestamp, key) order, then stop."""
@@ -119,22 +170,22 @@ class Supervisor:
             dataset_id = self.pipeline["data"]["dataset_id"]
             with calling("storage"):
                 self.storage.update_dataset(dataset_id)
-                chunks = list(self.storage.data_in_interval(dataset_id, start, MAX_TIMESTAMP if stop is None else stop))
-            total = sum(len(c[0]) for c in chunks)
-            with tqdm(total=total, desc="replay", unit="sample", disable=not self.show_progress, position=0) as bar:
-                for keys, timestamps, labels in chunks:
-                    if self._handle_new_data(keys, timestamps, labels, maximum_triggers):
-                        break
-                    bar.update(len(keys))
-            with calling("evaluator"):
-                self.log.data.update(self.evaluation.after_pipeline(self.log.triggers))
+            stopped = self._initial_pass(start - 1, maximum_triggers) if start > 0 else False
+            if not stopped:
+                with calling("storage"):
+                    end = MAX_TIMESTAMP if stop is None else stop
+                    chunks = list(self.storage.data_in_interval(dataset_id, start, end))
+                self._replay(chunks, "replay", maximum_triggers)
+            if self.stop_reason != "signal":
+                with calling("evaluator"):
+                    self.log.data.update(self.evaluation.after_pipeline(self.log.triggers))
+            self.log.data["stop_reason"] = self.stop_reason or "end of data"
             self.log.finish("done")
         except BaseException as exc:
             self.log.finish("failed", error=_error_text(exc))
             raise
         finally:
-            self.log.set_samples_seen(self._seen)
-            self.log.write()
+            self._close()
         return self.log
 
     def run_production(self, poll_interval_s: float, maximum_triggers: int | None) -> PipelineLog:
@@ -144,62 +195,147 @@ class Supervisor:
         dataset_id = self.pipeline["data"]["dataset_id"]
         try:
             with calling("storage"):
-                last_ts = self.storage.current_timestamp()
-            keys_at_last_ts: set[int] = set()
+                cursor = self.storage.last_key(dataset_id)
+            # Samples stored at the start (key <= cursor) are "existing data" for the initial pass; every
+            # later key is new. Keys grow in commit order, so following the key cursor never skips a sample
+            # that arrives late with a timestamp equal to (or older than) one already handled.
+            if self._initial_pass(MAX_TIMESTAMP, maximum_triggers, max_key=cursor):
+                self.stop_requested.set()
             while not self.stop_requested.is_set():
                 with calling("storage"):
-                    # Ask from last_ts inclusive (last_ts - 1 exclusive) so a sample arriving later with the
-                    # same timestamp as the last one served is not skipped; drop the keys already handled.
-                    for keys, timestamps, labels in self.storage.new_data_since(dataset_id, last_ts - 1):
-                        fresh = [
-                            i for i, k in enumerate(keys) if not (timestamps[i] == last_ts and k in keys_at_last_ts)
-                        ]
-                        if not fresh:
+                    for keys, timestamps, labels in self.storage.new_data_after_key(dataset_id, cursor):
+                        if not keys:
                             continue
-                        keys = [keys[i] for i in fresh]
-                        timestamps = [timestamps[i] for i in fresh]
-                        labels = [labels[i] for i in fresh] if labels else []
-                        newest = max(timestamps)
-                        if newest > last_ts:
-                            last_ts, keys_at_last_ts = newest, set()
-                        keys_at_last_ts.update(k for k, t in zip(keys, timestamps, strict=True) if t == last_ts)
-                        if self._handle_new_data(keys, timestamps, labels, maximum_triggers):
+                        cursor = keys[-1]  # chunks come in key order
+                        order = sorted(range(len(keys)), key=lambda i: (timestamps[i], keys[i]))
+                        keys = [keys[i] for i in order]
+                        timestamps = [timestamps[i] for i in order]
+                        labels = [labels[i] for i in order] if labels else []
+                        self.progress.event("new_data", samples=len(keys), newest_timestamp=timestamps[-1])
+                        if self._feed(keys, timestamps, labels, maximum_triggers):
                             self.stop_requested.set()
                             break
                 self.stop_requested.wait(poll_interval_s)
+            self.log.data["stop_reason"] = self.stop_reason or "signal"
             self.log.finish("done")
         except BaseException as exc:
             self.log.finish("failed", error=_error_text(exc))
             raise
         finally:
-            self.log.set_samples_seen(self._seen)
-            self.log.write()
+            self._close()
         return self.log
 
-    def _handle_new_data(
-        self, keys: list[int], timestamps: list[int], labels: list[int], maximum_triggers: int | None
-    ) -> bool:
-        """Feed one chunk of new samples to the trigger and the selector. True when the run should stop."""
+    def _close(self) -> None:
+        """Write the final log and the report (a report that cannot be drawn is noted, not fatal)."""
+        assert self.log is not None
+        self.log.set_samples_seen(self._seen)
+        self._write_report()
+        self.log.write()
+        self.progress.event(
+            "pipeline_done",
+            status=self.log.data["status"],
+            triggers=len(self.log.triggers),
+            samples_seen=self._seen,
+            log=str(self.log.path),
+            report=str(self.report_path),
+        )
+
+    def _write_report(self) -> None:
+        assert self.log is not None and self.report_path is not None
+        try:
+            write_report(self.log.data, self.report_path)
+            self.log.data["report"] = str(self.report_path)
+        except Exception as exc:  # noqa: BLE001 - the report is a by-product; the log says why it is missing
+            logger.warning("cannot draw the report: %s", exc, exc_info=True)
+            self.log.data["report_error"] = f"{type(exc).__name__}: {exc}"
+
+    # ---- feeding samples ----
+
+    def _initial_pass(self, existing_until: int, maximum_triggers: int | None, max_key: int | None = None) -> bool:
+        """Handle the data that exists before the start (timestamp <= existing_until, and key <= max_key when
+        given) as `initial_mode` says.
+
+        True when the run should stop (maximum_triggers or a signal)."""
+        if self.initial_mode == "ignore" or existing_until < 0:
+            return False
+        dataset_id = self.pipeline["data"]["dataset_id"]
+        with calling("storage"):
+            chunks = list(self.storage.data_in_interval(dataset_id, 0, existing_until))
+        if max_key is not None:
+            chunks = [_keep(chunk, [k <= max_key for k in chunk[0]]) for chunk in chunks]
+        total = sum(len(c[0]) for c in chunks)
+        self.progress.event("initial_pass", mode=self.initial_mode, samples=total)
+        if self.initial_mode == "replay":
+            return self._replay(chunks, "initial replay", maximum_triggers)
+        if total == 0:
+            return False
         assert self.pipeline_id is not None
+        # train_on_everything: every existing sample goes to the selector; one trigger trains on all of them
+        chunks = [c for c in chunks if c[0]]
+        with calling("selector"):
+            for keys, timestamps, labels in chunks[:-1]:
+                self.selector.inform_data(self.pipeline_id, keys, timestamps, labels)
+                self._track_range(timestamps)
+            keys, timestamps, labels = chunks[-1]
+            self._track_range(timestamps)
+            trigger_id, num_samples, num_partitions = self.selector.inform_data_and_trigger(
+                self.pipeline_id, keys, timestamps, labels
+            )
+        self._seen += total
+        self._run_trigger(
+            trigger_id, num_samples, num_partitions, {"reason": "initial pass: train on everything"}, initial=True
+        )
+        return self._should_stop(maximum_triggers)
+
+    def _replay(self, chunks: Iterable[KeyChunk], description: str, maximum_triggers: int | None) -> bool:
+        chunks = list(chunks)
+        total = sum(len(c[0]) for c in chunks)
+        self.progress.event("replay_started", what=description, samples=total)
+        with self.progress.bar(description, total) as bar:
+            for keys, timestamps, labels in chunks:
+                if self._feed(keys, timestamps, labels, maximum_triggers):
+                    return True
+                bar.add(len(keys))
+                if self.stop_requested.is_set():
+                    self.stop_reason = "signal"
+                    return True
+        return False
+
+    def _should_stop(self, maximum_triggers: int | None) -> bool:
+        if self.stop_requested.is_set():
+            self.stop_reason = self.stop_reason or "signal"
+            return True
+        if maximum_triggers is not None and self.num_triggers >= maximum_triggers:
+            self.stop_reason = "maximum triggers"
+            return True
+        return False
+
+    def _feed(self, keys: list[int], timestamps: list[int], labels: list[int], maximum_triggers: int | None) -> bool:
+        """Feed one chunk of new samples to the trigger and the selector. True when the run should stop."""
+        pipeline_id = self.pipeline_id
+        assert pipeline_id is not None
         labels = labels or []
-        start = 0
-        for end_index in self.trigger.inform(keys, timestamps):
-            end = end_index + 1
-            self._track_range(timestamps[start:end])
+        informed = 0  # samples of the chunk already handed to the selector
+
+        def on_fire(end: int, info: dict[str, Any]) -> bool:
+            nonlocal informed
+            self._track_range(timestamps[informed:end])
             with calling("selector"):
                 trigger_id, num_samples, num_partitions = self.selector.inform_data_and_trigger(
-                    self.pipeline_id, keys[start:end], timestamps[start:end], labels[start:end]
+                    pipeline_id, keys[informed:end], timestamps[informed:end], labels[informed:end]
                 )
-            self._seen += end - start
-            self._run_trigger(trigger_id, num_samples, num_partitions)
-            start = end
-            if (maximum_triggers is not None and self.num_triggers >= maximum_triggers) or self.stop_requested.is_set():
-                return True
-        if start < len(keys):
-            self._track_range(timestamps[start:])
+            self._seen += end - informed
+            informed = end
+            self._run_trigger(trigger_id, num_samples, num_partitions, info)
+            return self._should_stop(maximum_triggers)
+
+        if drive(self.trigger, keys, timestamps, labels or None, on_fire):
+            return True
+        if informed < len(keys):
+            self._track_range(timestamps[informed:])
             with calling("selector"):
-                self.selector.inform_data(self.pipeline_id, keys[start:], timestamps[start:], labels[start:])
-            self._seen += len(keys) - start
+                self.selector.inform_data(pipeline_id, keys[informed:], timestamps[informed:], labels[informed:])
+            self._seen += len(keys) - informed
         return False
 
     def _track_range(self, timestamps: list[int]) -> None:
@@ -208,6 +344,8 @@ class Supervisor:
         if self._pending_first_ts is None:
             self._pending_first_ts = timestamps[0]
         self._pending_last_ts = timestamps[-1]
+
+    # ---- one trigger ----
 
     def _record(self, trigger_id: int, stage: str, entry: dict[str, Any]) -> None:
         assert self._db is not None and self.pipeline_id is not None
@@ -225,7 +363,9 @@ class Supervisor:
                 )
             )
 
-    def _run_trigger(self, trigger_id: int, num_samples: int, num_partitions: int) -> None:
+    def _run_trigger(
+        self, trigger_id: int, num_samples: int, num_partitions: int, info: dict[str, Any], initial: bool = False
+    ) -> None:
         assert self.log is not None and self.pipeline_id is not None
         entry: dict[str, Any] = {
             "trigger_index": self.num_triggers,
@@ -237,21 +377,41 @@ class Supervisor:
             "model_id": None,
             "training": None,
             "evaluation": {},
+            "trigger_info": info,
         }
+        if initial:
+            entry["initial"] = True
         self._pending_first_ts = self._pending_last_ts = None
         self._record(trigger_id, "selected", entry)
-        if num_samples > 0:
-            entry["training"] = self._train(trigger_id, num_samples)
-            with calling("trainer server"):
-                entry["model_id"] = self.trainer.store_final_model(entry["training"].pop("training_id"))
-            self.previous_model_id = entry["model_id"]
-            self._record(trigger_id, "stored", entry)
-            with calling("evaluator"):
-                entry["evaluation"] = self.evaluation.after_trigger(entry["model_id"], entry)
-            self._record(trigger_id, "evaluated", entry)
+        self.progress.event(
+            "trigger_started", trigger_index=self.num_triggers, trigger_id=trigger_id, num_samples=num_samples, **info
+        )
+        try:
+            if num_samples > 0:
+                entry["training"] = self._train(trigger_id, num_samples)
+                with calling("trainer server"):
+                    entry["model_id"] = self.trainer.store_final_model(entry["training"].pop("training_id"))
+                self.previous_model_id = entry["model_id"]
+                self._record(trigger_id, "stored", entry)
+                outcome = TrainingOutcome(entry["model_id"], num_samples, entry["training"]["duration_s"])
+                if self.context is not None:
+                    self.context.latest_model_id = entry["model_id"]
+                self.trigger.inform_new_model(outcome)
+                entry["evaluation"] = self._evaluate(entry)
+                self._record(trigger_id, "evaluated", entry)
+        except TriggerAbandoned:
+            entry["abandoned"] = True
+            entry["training"] = None
+            self._record(trigger_id, "abandoned", entry)
+            self.stop_reason = "signal"
         self.log.add_trigger(entry)
         self.num_triggers += 1
-        self._print_trigger(entry)
+        self._announce(entry)
+        if self.log.data["mode"] == "production" and not entry.get("abandoned"):
+            self._write_report()
+
+    def _abandon_now(self) -> bool:
+        return self.stop_requested.is_set() and (self.stop_policy == "abandon" or self.signals_received >= 2)
 
     def _train(self, trigger_id: int, num_samples: int) -> dict[str, Any]:
         assert self.pipeline_id is not None
@@ -260,20 +420,21 @@ class Supervisor:
         with calling("trainer server"):
             training_id = self.trainer.start_training(self.pipeline_id, trigger_id, self.pipeline, previous)
             desc = f"trigger {self.num_triggers} training"
-            with tqdm(total=num_samples * epochs, desc=desc, unit="sample", disable=not self.show_progress) as bar:
+            with self.progress.bar(desc, num_samples * epochs) as bar:
                 while True:
                     status = self.trainer.status(training_id)
                     if not status.valid:
                         raise SupervisorError(f"trainer server lost training {training_id} of trigger {trigger_id}")
-                    bar.n = min(status.samples_seen, bar.total)
-                    bar.set_postfix(loss=f"{status.current_loss:.4f}")
-                    bar.refresh()
+                    bar.set(int(status.samples_seen), loss=f"{status.current_loss:.4f}")
                     if status.failed:
                         raise SupervisorError(f"training of trigger {trigger_id} failed: {status.exception}")
                     if status.is_done:
                         break
+                    if self._abandon_now():
+                        logger.warning("abandoning training %d of trigger %d", training_id, trigger_id)
+                        raise TriggerAbandoned()
                     time.sleep(POLL_INTERVAL_S)
-        return {
+        training: dict[str, Any] = {
             "training_id": training_id,
             "samples_seen": int(status.samples_seen),
             "epochs": epochs,
@@ -281,48 +442,112 @@ class Supervisor:
             "loss_last": status.loss_last,
             "duration_s": round(status.duration_s, 3),
         }
+        for name in TRAINING_TIME_FIELDS:
+            value = _status_field(status, name)
+            if value is not None:
+                training[name] = round(float(value), 3)
+        curve = _status_field(status, "loss_curve")
+        if curve:
+            training["loss_curve"] = [round(float(v), 6) for v in curve]
+        return training
 
-    def _print_trigger(self, entry: dict[str, Any]) -> None:
+    def _evaluate(self, entry: dict[str, Any]) -> dict[str, dict[str, float]]:
+        datasets = (self.pipeline.get("evaluation") or {}).get("datasets", [])
+        if not datasets:
+            return {}
+        self.progress.event("evaluation_started", trigger_index=entry["trigger_index"], model_id=entry["model_id"])
+        with self.progress.bar(f"trigger {entry['trigger_index']} evaluation", len(datasets), unit="dataset") as bar:
+            with calling("evaluator"):
+                result = self.evaluation.after_trigger(entry["model_id"], entry)
+            bar.set(len(datasets))
+        return result
+
+    # ---- output ----
+
+    def _announce(self, entry: dict[str, Any]) -> None:
         training = entry["training"] or {}
-        evals = ", ".join(
-            f"{ds} {name}={value:.4f}" for ds, metrics in entry["evaluation"].items() for name, value in metrics.items()
+        self.progress.event(
+            "trigger_done",
+            trigger_index=entry["trigger_index"],
+            trigger_id=entry["trigger_id"],
+            num_samples=entry["num_samples"],
+            model_id=entry["model_id"],
+            loss_first=training.get("loss_first"),
+            loss_last=training.get("loss_last"),
+            duration_s=training.get("duration_s"),
+            evaluation=entry["evaluation"],
+            abandoned=bool(entry.get("abandoned")),
         )
-        loss = f"loss {training['loss_first']:.4f} -> {training['loss_last']:.4f}" if training else "no training"
+        evals = ", ".join(
+            f"{ds} {name}={value:.4f}"
+            for ds, metrics in entry["evaluation"].items()
+            for name, value in metrics.items()
+            if isinstance(value, int | float)
+        )
+        if entry.get("abandoned"):
+            loss = "training abandoned"
+        else:
+            loss = f"loss {training['loss_first']:.4f} -> {training['loss_last']:.4f}" if training else "no training"
         line = f"trigger {entry['trigger_index']}: {entry['num_samples']} samples, {loss}"
         if training:
             line += f", {training['duration_s']:.1f}s"
-        print(line + (f", {evals}" if evals else ""), file=self.out, flush=True)
+        reason = entry["trigger_info"].get("reason")
+        self.progress.line(line + (f", {evals}" if evals else "") + (f" [{reason}]" if reason else ""))
 
-    def print_summary(self) -> None:
+    def summary_lines(self) -> list[str]:
         assert self.log is not None
         triggers = self.log.triggers
-        metrics = sorted({f"{ds}/{m}" for t in triggers for ds, ms in t["evaluation"].items() for m in ms})
+        metrics = sorted(
+            {
+                f"{ds}/{m}"
+                for t in triggers
+                for ds, ms in t["evaluation"].items()
+                for m, v in ms.items()
+                if isinstance(v, int | float)
+            }
+        )
         header = ["trigger", "samples", "loss_first", "loss_last", "train_s", *metrics]
         rows = []
         for t in triggers:
             training = t["training"] or {}
-            row = [str(t["trigger_index"]), str(t["num_samples"])]
+            row = [str(t["trigger_index"]) + ("*" if t.get("initial") else ""), str(t["num_samples"])]
             row += [f"{training[k]:.4f}" if training else "-" for k in ("loss_first", "loss_last")]
-            row.append(f"{training['duration_s']:.1f}" if training else "-")
+            row.append(f"{training['duration_s']:.1f}" if training else ("abandoned" if t.get("abandoned") else "-"))
             for m in metrics:
                 ds, name = m.split("/", 1)
                 value = t["evaluation"].get(ds, {}).get(name)
                 row.append("-" if value is None else f"{value:.4f}")
             rows.append(row)
         widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-        print(
-            f"\npipeline {self.log.data['pipeline_id']} ({self.log.data['pipeline_name']}): "
-            f"{len(triggers)} trigger(s), {self.log.data['num_samples_seen']} samples seen",
-            file=self.out,
-        )
-        print("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)), file=self.out)
-        for r in rows:
-            print("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)), file=self.out)
-        print(f"pipeline log: {self.log.path}", file=self.out, flush=True)
+        lines = [
+            "",
+            f"pipeline {self.log.data['pipeline_id']} ({self.log.data['pipeline_name']}): "
+            f"{len(triggers)} trigger(s), {self.log.data['num_samples_seen']} samples seen"
+            + (f", stopped: {self.log.data['stop_reason']}" if self.log.data.get("stop_reason") else ""),
+            "  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)),
+        ]
+        lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+        if any(t.get("initial") for t in triggers):
+            lines.append("(* the initial pass over the data that existed before the start)")
+        lines.append(f"pipeline log: {self.log.path}")
+        if "report" in self.log.data:
+            lines.append(f"report: {self.log.data['report']}")
+        return lines
+
+    def print_summary(self) -> None:
+        print("\n".join(self.summary_lines()), file=self.out, flush=True)
 
     def install_signal_handlers(self) -> None:
-        def _stop(_signum: int, _frame: Any) -> None:
+        def _stop(signum: int, _frame: Any) -> None:
+            self.signals_received += 1
             self.stop_requested.set()
+            if self.signals_received == 1 and self.stop_policy == "finish":
+                print(
+                    f"modyn-supervisor: received signal {signum}: finishing the running trigger, then stopping "
+                    "(send it again to abandon the running trigger)",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
@@ -332,3 +557,12 @@ def _error_text(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     return str(exc) or type(exc).__name__
+
+
+def _keep(chunk: tuple[list[int], list[int], list[int]], mask: list[bool]) -> tuple[list[int], list[int], list[int]]:
+    keys, timestamps, labels = chunk
+    return (
+        [k for k, m in zip(keys, mask, strict=True) if m],
+        [t for t, m in zip(timestamps, mask, strict=True) if m],
+        [label for label, m in zip(labels, mask, strict=True) if m] if labels else [],
+    )

@@ -1,7 +1,8 @@
 """`modyn-supervisor PIPELINE_YAML SYSTEM_YAML [...]`: run one pipeline.
 
-Exit codes: 0 done; 2 invalid pipeline or system config (every problem named by its YAML path);
-1 anything else, with one line that says what failed.
+Exit codes: 0 done (also after SIGINT/SIGTERM: the running trigger is finished or abandoned and the
+log written); 2 invalid pipeline or system config (every problem named by its YAML path); 1 anything
+else, with one line that says what failed.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from modyn.config import ConfigError, load_pipeline_config, load_system_config
-from modyn.supervisor.supervisor import Supervisor, SupervisorError
+from modyn.supervisor.progress import MODES
+from modyn.supervisor.supervisor import STOP_POLICIES, Supervisor, SupervisorError
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -49,7 +52,48 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="S",
         help="production mode: seconds between polls for new data",
     )
+    parser.add_argument(
+        "--progress",
+        choices=MODES,
+        default="auto",
+        help="progress bars (bar), JSON lines on stdout (json) or neither (none); auto: bars when stdout is "
+        "a terminal, else JSON lines",
+    )
+    parser.add_argument(
+        "--stop-policy",
+        choices=STOP_POLICIES,
+        default="finish",
+        help="on SIGINT/SIGTERM: finish the running trigger (a second signal abandons it), or abandon it at once",
+    )
     return parser.parse_args(argv)
+
+
+def pipeline_problems(pipeline_config: dict[str, Any]) -> list[str]:
+    """What the schema cannot check: the trigger policy's parameters and the user functions."""
+    from modyn.common.data import DataConfigError, build_bytes_parser
+    from modyn.common.user_functions import UserFunctionError, compile_user_function
+    from modyn.supervisor.triggers import build_trigger
+
+    problems = []
+    try:
+        build_trigger(pipeline_config["trigger"])
+    except (ValueError, KeyError, TypeError) as exc:
+        problems.append(str(exc) if isinstance(exc, ValueError) else f"trigger: {type(exc).__name__}: {exc}")
+    parsers = [("data.bytes_parser_function", pipeline_config["data"]["bytes_parser_function"])]
+    for i, ds in enumerate((pipeline_config.get("evaluation") or {}).get("datasets", [])):
+        parsers.append((f"evaluation.datasets[{i}].bytes_parser_function", ds["bytes_parser_function"]))
+    for path, source in parsers:
+        try:
+            build_bytes_parser(source, path)
+        except DataConfigError as exc:
+            problems.append(str(exc))
+    try:
+        compile_user_function(
+            pipeline_config["data"].get("label_transformer_function", ""), "label_transformer_function"
+        )
+    except UserFunctionError as exc:
+        problems.append(f"data.label_transformer_function: {exc}")
+    return problems
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pipeline_config = system_config = None
     try:
         pipeline_config = load_pipeline_config(args.pipeline_config)
+        problems += [f"invalid pipeline config:\n  {p}" for p in pipeline_problems(pipeline_config)]
     except ConfigError as exc:
         problems.append(str(exc))
     try:
@@ -75,16 +120,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         and args.stop_replay_at < args.start_replay_at
     ):
         problems.append("--stop-replay-at: must be >= --start-replay-at")
+    if args.poll_interval <= 0:
+        problems.append("--poll-interval: must be > 0")
     if problems or pipeline_config is None or system_config is None:
         print("modyn-supervisor: " + "\n".join(problems), file=sys.stderr)
         return 2
 
-    supervisor = Supervisor(pipeline_config, system_config, args.log_dir)
+    supervisor = Supervisor(
+        pipeline_config, system_config, args.log_dir, progress=args.progress, stop_policy=args.stop_policy
+    )
+    supervisor.install_signal_handlers()
     try:
         if args.start_replay_at is not None:
             supervisor.run_experiment(args.start_replay_at, args.stop_replay_at, args.maximum_triggers)
         else:
-            supervisor.install_signal_handlers()
             supervisor.run_production(args.poll_interval, args.maximum_triggers)
     except SupervisorError as exc:
         print(f"modyn-supervisor: {exc}", file=sys.stderr)
@@ -97,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a last line of defence: one clear line, not a traceback
         logging.getLogger("modyn.supervisor").debug("unexpected error", exc_info=True)
         print(f"modyn-supervisor: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        if supervisor.log is not None:
+            print(f"pipeline log: {supervisor.log.path}", file=sys.stderr)
         return 1
     supervisor.print_summary()
     return 0

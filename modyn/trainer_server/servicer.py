@@ -66,6 +66,14 @@ class TrainerServerServicer(TrainerServerServicerBase):
             loss_first=s.loss_first,
             loss_last=s.loss_last,
             duration_s=s.duration_s,
+            samples_trained=s.samples_trained,
+            time_setup_s=s.time_setup_s,
+            time_wait_data_s=s.time_wait_data_s,
+            time_train_s=s.time_train_s,
+            time_downsample_s=s.time_downsample_s,
+            time_finish_s=s.time_finish_s,
+            loss_curve=s.loss_curve,
+            record_loss_every=s.record_loss_every,
         )
 
     def StoreFinalModel(  # noqa: N802

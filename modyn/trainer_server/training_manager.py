@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from modyn.common.clients.model_storage_client import ModelStorageClient
+from modyn.common.clients.selector_client import SelectorClient
 from modyn.config import ConfigError, validate_pipeline_config
 from modyn.trainer_server.trainer import ProgressBoard, TrainingJobSpec, run_training_process
 
@@ -53,6 +54,14 @@ class TrainingStatus:
     loss_first: float
     loss_last: float
     duration_s: float
+    samples_trained: int = 0
+    time_setup_s: float = 0.0
+    time_wait_data_s: float = 0.0
+    time_train_s: float = 0.0
+    time_downsample_s: float = 0.0
+    time_finish_s: float = 0.0
+    loss_curve: list[float] = field(default_factory=list)
+    record_loss_every: int = 0
 
 
 @dataclass
@@ -64,6 +73,7 @@ class _Job:
     outcome: str | None = None  # "done" | "failed" once known
     error: str = ""
     model_id: int | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -197,8 +207,9 @@ class TrainingManager:
                     job.outcome = "failed"
                     job.error = f"training process exited with code {job.process.exitcode} before reporting a result"
         if message is not None:
-            kind, detail, _mean_loss = message
+            kind, detail, extras = message
             job.outcome = kind
+            job.extras = extras if isinstance(extras, dict) else {}
             if kind == "failed":
                 job.error = detail
         if job.outcome is not None:
@@ -206,6 +217,7 @@ class TrainingManager:
             if job.outcome == "failed":
                 # A job can fail after saving (e.g. metadata not delivered): nobody will upload that file.
                 job.spec.model_path.unlink(missing_ok=True)
+                job.spec.selection_path.unlink(missing_ok=True)
         return job.outcome
 
     def status(self, training_id: int) -> TrainingStatus:
@@ -230,6 +242,14 @@ class TrainingManager:
             loss_first=p["loss_first"],
             loss_last=p["loss_last"],
             duration_s=p["duration_s"],
+            samples_trained=whole(p["samples_trained"]),
+            time_setup_s=p["time_setup_s"],
+            time_wait_data_s=p["time_wait_data_s"],
+            time_train_s=p["time_train_s"],
+            time_downsample_s=p["time_downsample_s"],
+            time_finish_s=p["time_finish_s"],
+            loss_curve=list(job.extras.get("loss_curve", [])),
+            record_loss_every=int(job.extras.get("record_loss_every", 0)),
         )
 
     # --- final model --------------------------------------------------------------------------
@@ -249,14 +269,25 @@ class TrainingManager:
             path = job.spec.model_path
             if not path.exists():
                 raise TrainingNotDoneError(f"training {training_id}: its model file {path} is gone")
-            model = job.spec.pipeline_config["model"]
+            spec = job.spec
+            model = spec.pipeline_config["model"]
+            selector = SelectorClient(*spec.selector)
             client = ModelStorageClient(*self.model_storage)
             try:
+                # lineage: the model this training started from, and the size of its training set
+                training_set_size = selector.number_of_samples(spec.pipeline_id, spec.trigger_id)
                 job.model_id = client.store_model_file(
-                    path, job.spec.pipeline_id, job.spec.trigger_id, model["id"], model.get("config", {})
+                    path,
+                    spec.pipeline_id,
+                    spec.trigger_id,
+                    model["id"],
+                    model.get("config", {}),
+                    parent_model_id=spec.previous_model_id if spec.previous_model_id >= 0 else None,
+                    training_set_size=training_set_size,
                 )
             finally:
                 client.close()
+                selector.close()
             path.unlink(missing_ok=True)
             logger.info("training %d: stored final model as model %d", training_id, job.model_id)
             return job.model_id
@@ -280,3 +311,4 @@ class TrainingManager:
                 job.outcome = "failed"
                 job.error = "the trainer server shut down during training"
                 job.spec.model_path.unlink(missing_ok=True)
+                job.spec.selection_path.unlink(missing_ok=True)

@@ -111,13 +111,32 @@ def test_shipped_system_configs_are_valid(name: str) -> None:
     assert [d["name"] for d in config["storage"]["datasets"]] == ["mnist", "mnist_test"]
 
 
-def test_unimplemented_options_are_refused_not_ignored() -> None:
+def test_transformations_and_checkpointing_are_checked() -> None:
     config = example_pipeline()
-    config["data"]["transformations"] = ["Normalize"]
+    config["data"]["transformations"] = ["transforms.Normalize((0.1307,), (0.3081,))", {"name": "Resize", "size": 32}]
     config["training"]["checkpointing"] = {"activated": True, "interval": 10, "path": "/tmp/x"}
+    assert validate_pipeline_config(config)["training"]["checkpointing"]["interval"] == 10
+    config["data"]["transformations"] = ["Normalize(1)", "NoSuchTransform"]
+    config["training"]["checkpointing"] = {"activated": True}
+    with pytest.raises(ConfigError) as info:
+        validate_pipeline_config(config)
+    assert info.value.problems == [
+        "training.checkpointing.interval: is required",
+        "training.checkpointing.path: is required",
+    ]
+    config["training"]["checkpointing"] = {"activated": False}
     with pytest.raises(ConfigError) as info:
         validate_pipeline_config(config)
     assert [p.split(":")[0] for p in info.value.problems] == [
-        "data.transformations",
-        "training.checkpointing.activated",
+        "data.transformations[0]",
+        "data.transformations[1]",
     ]
+
+
+def test_allowed_roots_resolve_against_the_yaml_folder(tmp_path: Path) -> None:
+    config = yaml.safe_load(SYSTEM.read_text())
+    config["storage"]["allowed_base_paths"] = ["data", "/abs/root", "s3://bucket/prefix"]
+    path = tmp_path / "system.yaml"
+    path.write_text(yaml.safe_dump(config))
+    loaded = load_system_config(path)
+    assert loaded["storage"]["allowed_base_paths"] == [str(tmp_path / "data"), "/abs/root", "s3://bucket/prefix"]

@@ -30,9 +30,9 @@ from modyn.common.grpc_utils import SHORT_DEADLINE_S, GrpcServer, make_channel, 
 from modyn.common.testing import free_port
 from modyn.config import validate_system_config
 from modyn.evaluator.evaluation_manager import (
-    DatasetNotFound,
     EvaluationManager,
     EvaluationNotFound,
+    EvaluationNotStarted,
     EvaluationRequest,
     InvalidEvaluationRequest,
 )
@@ -240,15 +240,14 @@ def test_interval_restriction_over_grpc(cluster: Cluster, evaluator: EvaluatorSt
     assert values["F1Score"] == pytest.approx(INTERVAL_F1_MACRO)
 
 
-def test_empty_interval_evaluates_nothing(cluster: Cluster, evaluator: EvaluatorStub) -> None:
+def test_empty_interval_is_not_started_with_its_reason(cluster: Cluster, evaluator: EvaluatorStub) -> None:
     started = evaluator.EvaluateModel(
         request(cluster, has_interval=True, start_timestamp=5000, end_timestamp=6000), timeout=SHORT_DEADLINE_S
     )
+    assert not started.evaluation_started
     assert started.dataset_size == 0
-    response = wait_result(evaluator, started.evaluation_id)
-    assert not response.failed, response.exception
-    assert response.num_samples == 0
-    assert results(response)["Accuracy"] == 0.0
+    assert started.not_start_reason == pb.EMPTY_DATASET
+    assert started.message == "dataset 'points' has no samples in the interval [5000, 6000]"
 
 
 def test_cuda_device_evaluates_on_the_gpu_or_is_rejected_without_one(
@@ -276,12 +275,13 @@ def test_parser_failing_at_run_time_fails_the_job(cluster: Cluster, evaluator: E
     assert not response.results
 
 
-def test_unknown_model_fails_the_job_naming_it(cluster: Cluster, evaluator: EvaluatorStub) -> None:
+def test_unknown_model_and_dataset_are_not_started_naming_them(cluster: Cluster, evaluator: EvaluatorStub) -> None:
     started = evaluator.EvaluateModel(request(cluster, model_id=987654), timeout=SHORT_DEADLINE_S)
-    response = wait_result(evaluator, started.evaluation_id)
-    assert response.failed
-    assert "model 987654" in response.exception
-    assert "NOT_FOUND" in response.exception
+    assert (started.evaluation_started, started.not_start_reason) == (False, pb.MODEL_NOT_FOUND)
+    assert started.message == "model 987654 is not stored in model storage"
+    started = evaluator.EvaluateModel(request(cluster, dataset_id="nope"), timeout=SHORT_DEADLINE_S)
+    assert (started.evaluation_started, started.not_start_reason) == (False, pb.DATASET_NOT_FOUND)
+    assert "dataset 'nope' is not registered" in started.message
 
 
 @pytest.mark.parametrize(
@@ -318,7 +318,14 @@ def test_unknown_model_fails_the_job_naming_it(cluster: Cluster, evaluator: Eval
             "interval start 10 is after its end 5",
         ),
         ({"device": "tpu"}, grpc.StatusCode.INVALID_ARGUMENT, "device 'tpu'"),
-        ({"dataset_id": "nope"}, grpc.StatusCode.NOT_FOUND, "dataset 'nope' is not registered"),
+        ({"bytes_parser_function": "imagex"}, grpc.StatusCode.INVALID_ARGUMENT, "unknown built-in parser 'imagex'"),
+        ({"transformations": '["Blur"]'}, grpc.StatusCode.INVALID_ARGUMENT, "transformations[0]"),
+        ({"transformations": "{"}, grpc.StatusCode.INVALID_ARGUMENT, "transformations is not a JSON list"),
+        (
+            {"evaluation_transformer_function": "def f(x):\n    return x\n"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "must define a function named 'evaluation_transformer_function'",
+        ),
     ],
 )
 def test_bad_requests_are_rejected_before_a_job_starts(
@@ -359,8 +366,9 @@ def test_manager_with_small_chunks_and_label_transformer(cluster: Cluster, manag
 def test_manager_errors(cluster: Cluster, manager: EvaluationManager) -> None:
     with pytest.raises(EvaluationNotFound, match="evaluation 1 does not exist"):
         manager.status(1)
-    with pytest.raises(DatasetNotFound, match="dataset 'missing'"):
+    with pytest.raises(EvaluationNotStarted, match="dataset 'missing'") as info:
         manager.start(EvaluationRequest(cluster.model_id, "missing", PARSER, METRICS))
+    assert info.value.reason == "DATASET_NOT_FOUND"
     with pytest.raises(InvalidEvaluationRequest, match="requested twice"):
         manager.start(EvaluationRequest(cluster.model_id, "points", PARSER, [METRICS[0], METRICS[0]]))
 
@@ -407,3 +415,34 @@ def test_entrypoint_rejects_an_invalid_config(tmp_path: Path) -> None:
     )
     assert process.returncode == 2
     assert "modyn-evaluator" in process.stderr
+
+
+def test_evaluation_transformer_and_roc_auc_over_grpc(cluster: Cluster, evaluator: EvaluatorStub) -> None:
+    # Swapping the two output columns turns every prediction around: 4 of 15 right, and the AUC of the
+    # class-1 score becomes 1 - AUC. Scores (softmax of (-x0, x0)) rank samples by x0.
+    swap = "def evaluation_transformer_function(outputs):\n    return outputs.flip(1)\n"
+    metrics = [json.dumps({"name": "Accuracy"}), json.dumps({"name": "RocAuc"})]
+    plain = evaluator.EvaluateModel(request(cluster, metrics=metrics), timeout=SHORT_DEADLINE_S)
+    swapped = evaluator.EvaluateModel(
+        request(cluster, metrics=metrics, evaluation_transformer_function=swap), timeout=SHORT_DEADLINE_S
+    )
+    plain_values = results(wait_result(evaluator, plain.evaluation_id))
+    swapped_values = results(wait_result(evaluator, swapped.evaluation_id))
+    # x0 of positives: 1 2 -3 1 2 -2 5 6 (8); negatives: -2 -1 3 -1 0.5 -5 -6 (7). Negatives below each
+    # positive: 6 6 2 6 6 2.5 (a tie counts half) 7 7 = 42.5 of 56 pairs.
+    assert plain_values["RocAuc"] == pytest.approx(42.5 / 56)
+    assert swapped_values["RocAuc"] == pytest.approx(13.5 / 56)
+    assert swapped_values["Accuracy"] == pytest.approx(4 / 15)
+
+
+def test_several_evaluations_run_at_once(cluster: Cluster, evaluator: EvaluatorStub) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        started = list(
+            pool.map(lambda _: evaluator.EvaluateModel(request(cluster), timeout=SHORT_DEADLINE_S), range(4))
+        )
+    ids = [s.evaluation_id for s in started]
+    assert len(set(ids)) == 4
+    for evaluation_id in ids:
+        assert results(wait_result(evaluator, evaluation_id))["Accuracy"] == pytest.approx(FULL_ACCURACY)

@@ -143,7 +143,7 @@ def test_f1_rejects_labels_outside_classes_and_width_mismatch() -> None:
         ({"name": "F1Score", "num_classes": "3"}, "F1Score: num_classes must be an integer > 1"),
         ({"name": "F1Score", "num_classes": 3, "average": "binary"}, "binary' needs num_classes 2"),
         ({"name": "F1Score", "classes": 3}, "F1Score: unknown config key\\(s\\) 'classes'"),
-        ({"name": "Accuracy", "topn": 2}, "Accuracy: unknown config key\\(s\\) 'topn'"),
+        ({"name": "Accuracy", "top": 2}, "Accuracy: unknown config key\\(s\\) 'top' \\(allowed: topn\\)"),
     ],
 )
 def test_bad_metric_configs_raise_value_error_naming_them(config: dict, message: str) -> None:
@@ -152,7 +152,7 @@ def test_bad_metric_configs_raise_value_error_naming_them(config: dict, message:
 
 
 def test_registry_and_request_parsing() -> None:
-    assert set(METRIC_REGISTRY) == {"Accuracy", "F1Score"}
+    assert set(METRIC_REGISTRY) == {"Accuracy", "F1Score", "RocAuc"}
     configs = parse_metric_configs(['{"name": "Accuracy"}', '{"name": "F1Score", "num_classes": 3}'])
     assert [type(build_metric(c)) for c in configs] == [Accuracy, F1Score]
     with pytest.raises(ValueError, match="not valid JSON"):
@@ -172,3 +172,75 @@ def test_result_names_disambiguate_repeated_metrics() -> None:
     assert names == ["Accuracy", "F1Score", "F1Score(average=weighted,num_classes=3)"]
     with pytest.raises(ValueError, match="requested twice"):
         result_names([{"name": "Accuracy"}, {"name": "Accuracy"}])
+
+
+def test_accuracy_top_n_against_hand_counts() -> None:
+    from modyn.evaluator.metrics import Accuracy
+
+    outputs = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.3, 0.3, 0.4], [0.6, 0.1, 0.3]])
+    labels = torch.tensor([1, 0, 0, 1])
+    # top-1: 0 2 2 0 -> none right; top-2: {0,1} {2,1} {2,0 or 1} {0,2} -> samples 0 and 2 right
+    top1, top2, top3 = Accuracy(), Accuracy({"topn": 2}), Accuracy({"topn": 3})
+    for metric in (top1, top2, top3):
+        metric.update(outputs[:2], labels[:2])
+        metric.update(outputs[2:], labels[2:])
+    assert (top1.result(), top3.result()) == (0.0, 1.0)
+    assert top2.result() == 0.5
+    with pytest.raises(ValueError, match="topn is 4 but the model outputs only 3 classes"):
+        Accuracy({"topn": 4}).update(outputs, labels)
+    with pytest.raises(ValueError, match="topn must be an integer >= 1"):
+        Accuracy({"topn": 0})
+
+
+def test_roc_auc_binary_with_ties_against_hand_count() -> None:
+    from modyn.evaluator.metrics import RocAuc
+
+    metric = RocAuc()
+    # positives 0.8 0.4; negatives 0.4 0.1 0.6: pairs won 3 + (1 + 0.5 tie) = 4.5 of 6
+    metric.update(torch.tensor([0.8, 0.4]), torch.tensor([1, 1]))
+    metric.update(torch.tensor([[0.4], [0.1], [0.6]]), torch.tensor([0, 0, 0]))
+    assert metric.result() == pytest.approx(4.5 / 6)
+
+
+def test_roc_auc_two_column_outputs_use_the_class_one_probability() -> None:
+    from modyn.evaluator.metrics import RocAuc
+
+    logits = torch.tensor([[0.0, 2.0], [1.0, 0.0], [0.0, 0.5], [3.0, 0.0]])
+    metric = RocAuc({"num_classes": 2})
+    metric.update(logits, torch.tensor([1, 0, 0, 1]))
+    # class-1 probability ranks: 0.88 (pos), 0.27 (neg), 0.62 (neg), 0.05 (pos): pos wins 2 of 4 pairs
+    assert metric.result() == pytest.approx(0.5)
+
+
+def test_roc_auc_one_vs_rest_macro_against_hand_count() -> None:
+    from modyn.evaluator.metrics import RocAuc
+
+    probabilities = torch.tensor([[0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [0.1, 0.3, 0.6], [0.4, 0.4, 0.2]])
+    labels = torch.tensor([0, 1, 2, 1])
+    metric = RocAuc({"apply_softmax": False})
+    metric.update(probabilities, labels)
+    # class 0: pos 0.7 vs neg 0.2 0.1 0.4 -> 1.0; class 1: pos 0.5 0.4 vs neg 0.2 0.3 -> 1.0;
+    # class 2: pos 0.6 vs neg 0.1 0.3 0.2 -> 1.0
+    assert metric.result() == pytest.approx(1.0)
+    metric = RocAuc({"apply_softmax": False})
+    metric.update(probabilities, torch.tensor([0, 2, 1, 1]))
+    # class 0: 1.0; class 1: pos 0.3 0.4 vs neg 0.2 0.5 -> (1 + 0) + (1 + 0) = 2 of 4 = 0.5;
+    # class 2: pos 0.3 vs neg 0.1 0.6 0.2 -> 2 of 3
+    assert metric.result() == pytest.approx((1.0 + 0.5 + 2 / 3) / 3)
+
+
+def test_roc_auc_undefined_classes_are_left_out_and_never_nan() -> None:
+    from modyn.evaluator.metrics import RocAuc
+
+    metric = RocAuc()
+    metric.update(torch.tensor([0.2, 0.9]), torch.tensor([1, 1]))
+    assert metric.result() == 0.0
+    assert RocAuc().result() == 0.0
+    multi = RocAuc({"apply_softmax": False})
+    # class 2 never occurs: left out of the mean
+    multi.update(torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0]]), torch.tensor([0, 1]))
+    assert multi.result() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="label 3 is outside the classes 0..2"):
+        RocAuc().update(torch.zeros(1, 3), torch.tensor([3]))
+    with pytest.raises(ValueError, match="num_classes is 4 but the model outputs 3 classes"):
+        RocAuc({"num_classes": 4}).update(torch.zeros(1, 3), torch.tensor([0]))

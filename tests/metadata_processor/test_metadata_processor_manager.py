@@ -76,7 +76,7 @@ def test_triggers_and_pipelines_are_separate(manager: MetadataProcessorManager) 
 
     assert manager.get_training_metadata(1, 1).sample_keys == [3]  # type: ignore[union-attr]
     assert manager.get_training_metadata(2, 0).sample_losses == [9.0]  # type: ignore[union-attr]
-    assert manager.list_triggers(1) == [TriggerSummary(0, 0.9, 1), TriggerSummary(1, 0.8, 1)]
+    assert manager.list_triggers(1) == [TriggerSummary(0, 0.9, 1, 1), TriggerSummary(1, 0.8, 1, 1)]
     assert manager.list_triggers(7) == []
 
 
@@ -145,3 +145,17 @@ def test_tables_use_the_metadata_prefix(database: Database) -> None:
     MetadataProcessorManager(database)  # creating the tables twice is harmless
     assert TriggerTrainingMetadata.__tablename__.startswith("metadata_")
     assert SampleTrainingMetadata.__tablename__.startswith("metadata_")
+
+
+def test_sample_metadata_in_chunks_and_by_key(manager: MetadataProcessorManager) -> None:
+    keys = list(range(100, 0, -1))
+    manager.store_training_metadata(4, 2, 0.5, 100, keys, [k / 10 for k in keys])
+    manager.store_training_metadata(4, 3, 0.4, 10)  # no per-sample rows
+    chunks = list(manager.sample_metadata(4, 2, chunk_size=30))
+    assert [len(c[0]) for c in chunks] == [30, 30, 30, 10]
+    assert [k for c in chunks for k in c[0]] == keys  # the order they were reported in
+    assert list(manager.sample_metadata(4, 2, keys=[7, 3, 500])) == [([7, 3], [0.7, 0.3])]
+    assert list(manager.sample_metadata(4, 9)) == []
+    assert manager.list_triggers(4) == [TriggerSummary(2, 0.5, 100, 100), TriggerSummary(3, 0.4, 10, 0)]
+    assert manager.get_trigger_summary(4, 3) == TriggerSummary(3, 0.4, 10, 0)
+    assert manager.get_trigger_summary(4, 4) is None

@@ -99,3 +99,37 @@ def test_negative_ids_are_invalid_argument(stub: MetadataProcessorStub) -> None:
     assert not stub.GetTrainingMetadata(
         pb.GetTrainingMetadataRequest(pipeline_id=0, trigger_id=0), timeout=SHORT_DEADLINE_S
     ).found
+
+
+def test_bulk_store_in_several_messages_and_query_by_pipeline_and_trigger(
+    client: MetadataProcessorClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import modyn.common.clients.metadata_processor_client as client_module
+
+    monkeypatch.setattr(client_module, "SAMPLES_PER_MESSAGE", 1000)  # 2,500 samples: a stream of 3 messages
+    keys = list(range(2500))
+    assert client.send_training_metadata(6, 1, 0.7, 2500, keys, [k / 1000 for k in keys]) == 2500
+    assert client.send_training_metadata(6, 0, 0.9, 5, [1], [0.5]) == 1
+    # retried: replaced, not duplicated
+    assert client.send_training_metadata(6, 1, 0.7, 2500, keys, [k / 1000 for k in keys]) == 2500
+
+    summaries = client.get_pipeline_metadata(6)
+    assert [
+        (t.trigger_id, t.trigger_metadata.loss, t.trigger_metadata.num_samples, t.num_sample_rows) for t in summaries
+    ] == [
+        (0, 0.9, 5, 1),
+        (1, 0.7, 2500, 2500),
+    ]
+    assert client.get_pipeline_metadata(99) == []
+    got = client.get_sample_metadata(6, 1)
+    assert got is not None and got[0] == keys and got[1] == [k / 1000 for k in keys]
+    assert client.get_sample_metadata(6, 1, keys=[2499, 5]) == ([5, 2499], [0.005, 2.499])
+    assert client.get_sample_metadata(6, 7) is None
+
+
+def test_columnar_samples_must_pair_up(stub: MetadataProcessorStub) -> None:
+    request = pb.TrainingMetadataRequest(pipeline_id=1, trigger_id=0, sample_keys=[1, 2], sample_losses=[0.1])
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ProcessTrainingMetadata(request, timeout=SHORT_DEADLINE_S)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "2 sample_keys but 1 sample_losses" in info.value.details()

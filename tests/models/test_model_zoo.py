@@ -18,11 +18,17 @@ CASES = [
     ("SmallCNN", {"in_channels": 1, "num_classes": 2}, (1, 13, 17), 2),
     ("ResNet18", {"num_classes": 10}, (3, 32, 32), 10),
     ("ResNet18", {"num_classes": 7, "in_channels": 1}, (1, 28, 28), 7),
+    ("ResNet50", {"num_classes": 6}, (3, 32, 32), 6),
 ]
+DLRM_CONFIG = {"num_dense_features": 4, "embedding_sizes": [10, 20, 30], "embedding_dim": 8, "bottom_mlp": [16]}
+
+
+def dlrm_inputs(batch: int) -> dict[str, torch.Tensor]:
+    return {"numerical_input": torch.randn(batch, 4), "categorical_input": torch.randint(0, 1000, (batch, 3))}
 
 
 def test_every_registered_model_is_covered() -> None:
-    assert {case[0] for case in CASES} == set(MODEL_REGISTRY)
+    assert {case[0] for case in CASES} | {"DLRM"} == set(MODEL_REGISTRY)
 
 
 @pytest.mark.parametrize(("model_id", "config", "shape", "num_classes"), CASES)
@@ -92,3 +98,42 @@ def test_bad_model_config_names_the_model() -> None:
         build_model("Nope", {})
     with pytest.raises(ValueError, match="must be positive"):
         build_model("MLP", {"input_dim": 0})
+
+
+def test_resnet50_has_the_standard_parameter_count() -> None:
+    # torchvision's resnet50 (1000 classes) has 25,557,032 parameters.
+    model = build_model("ResNet50", {"num_classes": 1000})
+    assert sum(p.numel() for p in model.parameters()) == 25_557_032
+
+
+def test_dlrm_interaction_shapes_and_learning() -> None:
+    torch.manual_seed(3)
+    model = build_model("DLRM", DLRM_CONFIG)
+    # 1 dense vector + 3 embeddings = 4 vectors: 6 pairwise dot products after the 8-dim dense vector.
+    assert model.top_mlp[0].in_features == 8 + 6
+    assert [e.num_embeddings for e in model.embeddings] == [10, 20, 30]
+    inputs = dlrm_inputs(16)
+    labels = (inputs["numerical_input"][:, 0] > 0).float()
+    out = model(inputs)
+    assert out.shape == (16,)
+    # Indices are hashed into the tables: 1007 and 7 hit the same row of the 10-row table.
+    same = {"numerical_input": torch.zeros(2, 4), "categorical_input": torch.tensor([[7, 3, 3], [1007, 3, 3]])}
+    model.eval()
+    with torch.no_grad():
+        a, b = model(same)
+    assert a == b
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    criterion = torch.nn.BCEWithLogitsLoss()
+    losses = []
+    for _ in range(30):
+        optimizer.zero_grad()
+        loss = criterion(model(inputs), labels)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    with pytest.raises(ValueError, match="expects 3 categorical features, got 2"):
+        model({"numerical_input": torch.zeros(1, 4), "categorical_input": torch.zeros(1, 2, dtype=torch.long)})
+    with pytest.raises(ValueError, match="must be positive"):
+        build_model("DLRM", {**DLRM_CONFIG, "embedding_sizes": [0]})

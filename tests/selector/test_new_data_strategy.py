@@ -64,7 +64,16 @@ def test_config_validation_names_the_field() -> None:
     assert strategy_class("NewDataStrategy") is NewDataStrategy
     assert STRATEGY_REGISTRY["NewDataStrategy"] is NewDataStrategy
     checked = NewDataStrategy.validate_config({"name": "NewDataStrategy"})
-    assert checked == {"name": "NewDataStrategy", "maximum_keys_in_memory": 100_000, "tail_triggers": None, "limit": -1}
+    assert checked == {
+        "name": "NewDataStrategy",
+        "maximum_keys_in_memory": 100_000,
+        "seed": 0,
+        "tail_triggers": None,
+        "limit": -1,
+        "limit_reset": "lastX",
+    }
+    assert NewDataStrategy.validate_config({"name": "NewDataStrategy"}, default_seed=7)["seed"] == 7
+    assert NewDataStrategy.validate_config({"name": "NewDataStrategy", "seed": 3}, default_seed=7)["seed"] == 3
     bad = [
         ({"maximum_keys_in_memory": 0}, "selection_strategy.maximum_keys_in_memory: must be > 0"),
         ({"maximum_keys_in_memory": "10"}, "selection_strategy.maximum_keys_in_memory: must be an integer"),
@@ -72,6 +81,8 @@ def test_config_validation_names_the_field() -> None:
         ({"tail_triggers": True}, "selection_strategy.tail_triggers: must be an integer"),
         ({"limit": -2}, "selection_strategy.limit: must be >= -1"),
         ({"presampling": 1}, "selection_strategy: unknown key(s) 'presampling'"),
+        ({"limit_reset": "first"}, "selection_strategy.limit_reset: must be one of lastX, sampleUAR, got 'first'"),
+        ({"seed": -1}, "selection_strategy.seed: must be >= 0"),
     ]
     for extra, message in bad:
         with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):

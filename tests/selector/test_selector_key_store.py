@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
+import pytest
 from sqlalchemy import select
 
 from modyn.common.database import Database
@@ -42,3 +45,46 @@ def test_insert_and_read_keys_with_duplicates(database: Database) -> None:
             (3, 10, 3, 0),
             (6, 13, 6, 0),
         ]
+
+
+def test_stream_rows_orders_chunks_and_stops_early(database: Database) -> None:
+    database.create_tables(SelectorBase.metadata)
+    rng = np.random.default_rng(0)
+    keys = rng.permutation(np.arange(1000, dtype=np.int64))
+    timestamps = keys % 37  # many ties: order falls back to the key
+    with database.engine.begin() as conn:
+        key_store.insert_keys(conn, 1, 0, keys[:600], timestamps[:600], keys[:600] % 3)
+        key_store.insert_keys(conn, 1, 1, keys[600:], timestamps[600:], None)
+        key_store.mark_used(conn, 1, np.array([5, 6], dtype=np.int64))
+    order = np.lexsort((keys, timestamps))
+    expected = keys[order]
+
+    def stream(first: int, last: int, columns: tuple[str, ...], chunk: int, offset: int = 0) -> list[dict]:
+        return list(key_store.stream_rows(database.engine, 1, first, last, columns, chunk, offset))
+
+    for chunk in (1000, 5000, 64):  # fits one chunk (sorted here) or not (sorted by the database)
+        parts = stream(0, 1, ("key", "label", "trigger_id", "used"), chunk)
+        assert [len(p["key"]) for p in parts] == ([1000] if chunk >= 1000 else [64] * 15 + [40])
+        got = np.concatenate([p["key"] for p in parts])
+        assert got.tolist() == expected.tolist()
+        labels = np.concatenate([p["label"] for p in parts])
+        assert labels.tolist() == [k % 3 if k in set(keys[:600].tolist()) else key_store.NO_LABEL for k in got.tolist()]
+        used = np.concatenate([p["used"] for p in parts])
+        assert sorted(got[used == 1].tolist()) == [5, 6]
+    tail = stream(0, 1, ("key",), 100, offset=950)
+    assert np.concatenate([p["key"] for p in tail]).tolist() == expected[950:].tolist()
+    only1 = np.concatenate([p["key"] for p in stream(1, 1, ("key",), 50)])
+    assert sorted(only1.tolist()) == sorted(keys[600:].tolist())
+    assert stream(2, 5, ("key",), 10) == []
+    # Stopping after the first chunk releases the reader; the database stays usable.
+    iterator = key_store.stream_rows(database.engine, 1, 0, 1, ("key",), 10)
+    assert len(next(iterator)["key"]) == 10
+    iterator.close()
+    with database.engine.connect() as conn:
+        assert key_store.group_counts(conn, 1, 0, 1, "used") == {0: 998, 1: 2}
+        by_label = dict(Counter((keys[:600] % 3).tolist()))
+        assert key_store.group_counts(conn, 1, 0, 1, "label") == {**by_label, key_store.NO_LABEL: 400}
+        assert key_store.group_counts(conn, 1, 0, 1, None) == {0: 1000}
+        assert key_store.available_labels(conn, 1) == [0, 1, 2]
+    with pytest.raises(ValueError, match="unknown column"):
+        stream(0, 1, ("nope",), 10)

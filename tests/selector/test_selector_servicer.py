@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import pytest
@@ -144,3 +145,101 @@ def test_error_codes(stub: selector_pb2_grpc.SelectorStub) -> None:
         not_found,
         "pipeline 99 is not registered",
     )
+
+
+def test_packed_inform_and_retrieval(stub: selector_pb2_grpc.SelectorStub) -> None:
+    import numpy as np
+
+    pipeline_id = _register(stub, num_workers=1)
+    keys = np.array([5, 3, 9], dtype="<i8")
+    request = pb.DataInformRequest(
+        pipeline_id=pipeline_id,
+        keys_packed=keys.tobytes(),
+        timestamps_packed=(keys * 10).tobytes(),
+        labels_packed=np.array([1, 2, 1], dtype="<i8").tobytes(),
+    )
+    assert stub.InformData(request, timeout=SHORT_DEADLINE_S).num_keys == 3
+    trigger = stub.InformDataAndTrigger(pb.DataInformRequest(pipeline_id=pipeline_id), timeout=SHORT_DEADLINE_S)
+    assert (trigger.trigger_id, trigger.num_samples) == (0, 3)
+    packed = pb.GetSamplesRequest(pipeline_id=pipeline_id, trigger_id=0, worker_id=0, partition_id=0, packed=True)
+    messages = list(stub.GetSampleKeysAndWeights(packed, timeout=SHORT_DEADLINE_S))
+    assert np.frombuffer(b"".join(m.keys_packed for m in messages), dtype="<i8").tolist() == [3, 5, 9]
+    assert all(not m.training_samples_subset and not m.weights_packed for m in messages)
+    labels = stub.GetAvailableLabels(pb.PipelineRequest(pipeline_id=pipeline_id), timeout=SHORT_DEADLINE_S)
+    assert list(labels.available_labels) == [1, 2]
+
+    def inform(**fields: Any) -> tuple[grpc.StatusCode, str]:
+        request = pb.DataInformRequest(pipeline_id=pipeline_id, **fields)
+        return _code(lambda: stub.InformData(request, timeout=SHORT_DEADLINE_S))
+
+    assert inform(keys=[1], keys_packed=keys.tobytes(), timestamps=[1]) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "keys: give either keys or keys_packed, not both",
+    )
+    assert inform(keys_packed=b"123", timestamps=[1]) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "keys_packed: 3 bytes is not a whole number of int64 values",
+    )
+
+
+def test_strategy_rpcs(stub: selector_pb2_grpc.SelectorStub) -> None:
+    coreset = json.dumps(
+        {
+            "name": "CoresetStrategy",
+            "presampling_config": {"strategy": "Random", "ratio": 50},
+            "downsampling_config": {"strategy": "Loss", "ratio": 20},
+            "warmup_triggers": 1,
+        }
+    )
+    pipeline_id = _register(stub, strategy=coreset)
+    ask = pb.PipelineRequest(pipeline_id=pipeline_id)
+    info = stub.GetSelectionStrategy(ask, timeout=SHORT_DEADLINE_S)
+    assert (info.strategy_name, info.downsampling_enabled, info.warmup_triggers) == ("CoresetStrategy", True, 1)
+    assert json.loads(info.downsampling_config) == {"strategy": "Loss", "ratio": 20}
+    stored = json.loads(info.selection_strategy)
+    assert stored["presampling_config"] == {"strategy": "Random", "ratio": 50}
+    assert (stored["seed"], stored["maximum_keys_in_memory"]) == (0, 100_000)
+    assert stub.GetStatusBarScale(ask, timeout=SHORT_DEADLINE_S).status_bar_scale == 20
+    assert stub.UsesWeights(ask, timeout=SHORT_DEADLINE_S).uses_weights is False
+    plain = pb.PipelineRequest(pipeline_id=_register(stub))
+    info = stub.GetSelectionStrategy(plain, timeout=SHORT_DEADLINE_S)
+    assert (info.strategy_name, info.downsampling_enabled, info.downsampling_config) == ("NewDataStrategy", False, "{}")
+    assert stub.GetStatusBarScale(plain, timeout=SHORT_DEADLINE_S).status_bar_scale == 100
+    assert list(stub.GetAvailableLabels(plain, timeout=SHORT_DEADLINE_S).available_labels) == []
+    unknown = pb.PipelineRequest(pipeline_id=999)
+    for rpc in (stub.GetSelectionStrategy, stub.GetStatusBarScale, stub.UsesWeights, stub.GetAvailableLabels):
+        assert _code(lambda rpc=rpc: rpc(unknown, timeout=SHORT_DEADLINE_S)) == (
+            grpc.StatusCode.NOT_FOUND,
+            "pipeline 999 is not registered",
+        )
+    seeded = json.dumps({"name": "NewDataStrategy"})
+    request = pb.RegisterPipelineRequest(
+        pipeline_name="p", num_workers=1, selection_strategy=seeded, pipeline_config='{"training": {"seed": 17}}'
+    )
+    seeded_id = stub.RegisterPipeline(request, timeout=SHORT_DEADLINE_S).pipeline_id
+    info = stub.GetSelectionStrategy(pb.PipelineRequest(pipeline_id=seeded_id), timeout=SHORT_DEADLINE_S)
+    assert json.loads(info.selection_strategy)["seed"] == 17
+
+
+def test_selector_client_keeps_its_signatures(manager: SelectorManager, port: int) -> None:
+    from modyn.common.clients.selector_client import SelectorClient
+
+    with GrpcServer("selector-test", "127.0.0.1", port, add_selector_servicer(manager)):
+        client = SelectorClient("127.0.0.1", port)
+        config = {
+            "pipeline": {"name": "c"},
+            "training": {"dataloader_workers": 2, "seed": 3},
+            "selection_strategy": {"name": "NewDataStrategy", "maximum_keys_in_memory": 3},
+        }
+        pipeline_id = client.register_pipeline(config)
+        assert client.inform_data(pipeline_id, [4, 2, 6], [4, 2, 6], [1, 1, 0]) == 3
+        assert client.inform_data_and_trigger(pipeline_id, [1], [1], []) == (0, 4, 2)
+        assert client.get_sample_keys_and_weights(pipeline_id, 0, 0, 0) == ([1, 2], [])
+        assert client.get_sample_keys_and_weights(pipeline_id, 0, 1, 0) == ([4], [])
+        keys, weights = client.get_sample_keys_and_weights_arrays(pipeline_id, 0, 0, 1)
+        assert (keys.tolist(), weights) == ([6], None)
+        assert (client.number_of_samples(pipeline_id, 0), client.number_of_partitions(pipeline_id, 0)) == (4, 2)
+        assert client.available_labels(pipeline_id) == [0, 1]
+        assert client.selection_strategy(pipeline_id)["config"]["seed"] == 3
+        assert (client.uses_weights(pipeline_id), client.status_bar_scale(pipeline_id)) == (False, 100)
+        client.close()

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from storage_test_helpers import SINGLE_CONFIG, write_single
 
@@ -108,3 +109,44 @@ def test_storage_process_fails_on_missing_base_path(
     result = subprocess.run([*storage_command(), str(config_path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "does not exist" in result.stderr and "imgs" in result.stderr
+
+
+def test_storage_config_keys(tmp_path: Path) -> None:
+    from modyn.config import ConfigError, load_system_config
+
+    config = system_config({"drivername": "sqlite", "database": "s.db"}, 50051, tmp_path / "data")
+    config["storage"].update(
+        {
+            "allowed_base_paths": [str(tmp_path), "s3://bucket/prefix"],
+            "hash_partitions": 4,
+            "s3": {"endpoint_url": "http://127.0.0.1:9000", "anon": True},
+        }
+    )
+    config["storage"]["datasets"].append(
+        {
+            "name": "remote",
+            "base_path": "s3://bucket/prefix/remote",
+            "filesystem_wrapper_type": "S3FilesystemWrapper",
+            "file_wrapper_type": "BinaryFileWrapper",
+            "file_wrapper_config": {"file_extension": ".bin", "record_size": 8, "label_size": 2},
+            "unlogged": True,
+        }
+    )
+    path = tmp_path / "system.yaml"
+    path.write_text(yaml.safe_dump(config))
+    loaded = load_system_config(str(path))["storage"]
+    assert loaded["datasets"][1]["base_path"] == "s3://bucket/prefix/remote"  # not resolved as a local path
+    assert (loaded["datasets"][0]["unlogged"], loaded["datasets"][1]["unlogged"]) == (False, True)
+    assert (loaded["insertion_threads"], loaded["ingestion_threads"], loaded["hash_partitions"]) == (2, 0, 4)
+
+    config["storage"]["allowed_base_paths"] = ["relative/root", ""]
+    config["storage"]["s3"] = {"colour": "red"}
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError) as info:
+        load_system_config(str(path))
+    assert "storage.allowed_base_paths[1]: must not be empty" in str(info.value) and "storage.s3" in str(info.value)
+    config["storage"]["allowed_base_paths"] = ["relative/root"]
+    del config["storage"]["s3"]
+    path.write_text(yaml.safe_dump(config))
+    # a relative root is resolved against the YAML's folder, like every other path in the config
+    assert load_system_config(str(path))["storage"]["allowed_base_paths"] == [str(tmp_path / "relative" / "root")]

@@ -14,6 +14,7 @@ from storage_test_helpers import BINARY_CONFIG, SINGLE_CONFIG, set_mtime, write_
 
 from modyn.common.database import Database
 from modyn.storage.models import File, Sample
+from modyn.storage.sample_table import SampleTable
 from modyn.storage.storage_manager import (
     DatasetConflictError,
     DatasetNotFoundError,
@@ -38,11 +39,20 @@ def all_keys(chunks: Any) -> tuple[list[int], list[int], list[int]]:
     keys: list[int] = []
     timestamps: list[int] = []
     labels: list[int] = []
-    for k, t, lbl in chunks:
-        keys += k
-        timestamps += t
-        labels += lbl
+    for page in chunks:
+        keys += page.keys.tolist()
+        timestamps += page.timestamps.tolist()
+        labels += page.labels.tolist()
     return keys, timestamps, labels
+
+
+def flat_samples(batches: Any) -> list[tuple[int, bytes, int]]:
+    """(key, sample bytes, label) of every sample of Get batches, in order."""
+    return [
+        (key, sample, label)
+        for b in batches
+        for key, sample, label in zip(b.keys.tolist(), b.samples(), b.labels.tolist(), strict=True)
+    ]
 
 
 def count_rows(manager: StorageManager, model: Any) -> int:
@@ -62,8 +72,7 @@ def test_ingest_single_sample_files(manager: StorageManager, single_folder: Path
     assert keys == sorted(keys) and len(set(keys)) == 3
 
     # Sample bytes equal what is on disk, in the requested order, with labels.
-    messages = list(manager.get_samples("imgs", [keys[2], keys[0]]))
-    got = [(k, s, lbl) for m in messages for k, s, lbl in zip(*m, strict=True)]
+    got = flat_samples(manager.get_samples("imgs", [keys[2], keys[0]]))
     on_disk = [(single_folder / "sub/c.png").read_bytes(), (single_folder / "a.png").read_bytes()]
     assert got == [(keys[2], on_disk[0], 2), (keys[0], on_disk[1], 0)]
 
@@ -107,7 +116,7 @@ def test_binary_file_keys_timestamps_labels(manager: StorageManager, tmp_path: P
     assert (result.num_new_files, result.num_new_samples) == (2, 55)
 
     chunks = list(manager.get_data_in_interval("bin", 0, 10_000))
-    assert all(len(c[0]) <= 2 for c in chunks)  # keys_per_message
+    assert all(len(c) <= 2 for c in chunks)  # keys_per_message
     keys, timestamps, labels = all_keys(chunks)
     assert timestamps == [900] * 5 + [1000] * 50
     assert labels == [i % 7 for i in range(5)] + [i % 7 for i in range(50)]
@@ -116,11 +125,12 @@ def test_binary_file_keys_timestamps_labels(manager: StorageManager, tmp_path: P
     # Get: bytes per record; messages bounded by max_message_bytes (1024 / 6 bytes = 170 samples).
     wanted = list(reversed(keys[5:]))
     messages = list(manager.get_samples("bin", wanted))
-    got_keys = [k for m in messages for k in m[0]]
-    got_samples = [s for m in messages for s in m[1]]
-    assert got_keys == wanted
-    assert got_samples == [i.to_bytes(6, "little") for i in reversed(range(50))]
-    assert all(sum(map(len, m[1])) <= 1024 for m in messages)
+    got = flat_samples(messages)
+    assert [k for k, _, _ in got] == wanted
+    assert [s for _, s, _ in got] == [i.to_bytes(6, "little") for i in reversed(range(50))]
+    assert [lbl for _, _, lbl in got] == [i % 7 for i in reversed(range(50))]
+    assert [len(m.keys) for m in messages] == [50]  # 50 x 6 bytes fit one message
+    assert all(len(m.data) <= 1024 for m in messages)
 
 
 def test_get_splits_messages_by_bytes(db_config: dict[str, Any], tmp_path: Path) -> None:
@@ -133,9 +143,11 @@ def test_get_splits_messages_by_bytes(db_config: dict[str, Any], tmp_path: Path)
     manager.update_dataset("big")
     keys, _, _ = all_keys(manager.get_new_data_since("big", 0))
     messages = list(manager.get_samples("big", keys + keys[:2]))  # repeats come back once
-    assert [len(m[0]) for m in messages] == [2, 2, 1]
-    assert [k for m in messages for k in m[0]] == keys
-    assert [s for m in messages for s in m[1]] == [bytes([i]) * 400 for i in range(5)]
+    assert [len(m.keys) for m in messages] == [2, 2, 1]
+    got = flat_samples(messages)
+    assert [k for k, _, _ in got] == keys
+    assert [s for _, s, _ in got] == [bytes([i]) * 400 for i in range(5)]
+    assert [lbl for _, _, lbl in got] == list(range(5))
     db.dispose()
 
 
@@ -185,13 +197,13 @@ def test_failed_insert_leaves_no_partial_file(
 ) -> None:
     write_binary(tmp_path / "b" / "f.bin", [(i, b"......") for i in range(20)], 100)
     manager.register_dataset("b", str(tmp_path / "b"), "BinaryFileWrapper", BINARY_CONFIG)
-    original = StorageManager._bulk_insert_samples
+    original = SampleTable.insert
 
-    def insert_then_fail(self: StorageManager, conn: Any, rows: Any) -> None:
-        original(self, conn, list(rows)[:7])  # part of the samples reach the DB ...
+    def insert_then_fail(self: SampleTable, conn: Any, dataset_id: int, file_ids: Any, counts: Any, *rest: Any) -> None:
+        original(self, conn, dataset_id, file_ids, counts, *rest)  # the samples reach the DB ...
         raise OSError("disk full")  # ... then the transaction fails
 
-    monkeypatch.setattr(StorageManager, "_bulk_insert_samples", insert_then_fail)
+    monkeypatch.setattr(SampleTable, "insert", insert_then_fail)
     with pytest.raises(OSError, match="disk full"):
         manager.update_dataset("b")
     assert (count_rows(manager, File), count_rows(manager, Sample)) == (0, 0)
@@ -324,3 +336,108 @@ def test_watcher_for_dataset_registered_while_watching(manager: StorageManager, 
     assert wait_until(lambda: manager.get_dataset_size("imgs") == 3)  # scanned at once, not after 5 s
     assert manager.delete_dataset("imgs")  # stops its watcher too
     assert not any(t.name == "storage-watcher-imgs" for t in threading.enumerate())
+
+
+# ------------------------------------------------------------------ cursor form of GetNewDataSince
+
+
+def test_cursor_never_skips_late_samples_with_equal_or_older_timestamps(
+    manager: StorageManager, tmp_path: Path
+) -> None:
+    folder = tmp_path / "live"
+    write_single(folder, "a", b"a", 1, 500)
+    write_single(folder, "b", b"b", 2, 500)
+    manager.register_dataset("live", str(folder), "SingleSampleFileWrapper", SINGLE_CONFIG)
+    assert manager.get_last_key("live") == 0  # empty: every later sample is > 0
+    manager.update_dataset("live")
+    first = all_keys(manager.get_new_data_after_key("live", 0))
+    assert (first[1], first[2]) == ([500, 500], [1, 2])
+    cursor = first[0][-1]
+    assert manager.get_last_key("live") == cursor
+    # Later arrivals with the same timestamp as the last one served, and an older one.
+    write_single(folder, "c", b"c", 3, 500)
+    write_single(folder, "d", b"d", 4, 100)
+    manager.update_dataset("live")
+    # The time form misses them (timestamp > 500 is empty); the cursor form does not.
+    assert all_keys(manager.get_new_data_since("live", 500))[0] == []
+    keys, timestamps, labels = all_keys(manager.get_new_data_after_key("live", cursor))
+    assert (timestamps, labels) == ([500, 100], [3, 4])  # key order = arrival order
+    assert keys == sorted(keys) and keys[0] > cursor
+    assert all_keys(manager.get_new_data_after_key("live", keys[-1]))[0] == []
+    assert manager.get_last_key("live") == keys[-1]
+
+
+def test_cursor_pages_in_key_order(manager: StorageManager, tmp_path: Path) -> None:
+    # keys_per_message = 2: five samples come in pages of 2, 2, 1, whatever their timestamps.
+    folder = tmp_path / "p"
+    for i, ts in enumerate([50, 10, 40, 20, 30]):
+        write_single(folder, f"f{i}", b"x", i, ts)
+    manager.register_dataset("p", str(folder), "SingleSampleFileWrapper", SINGLE_CONFIG)
+    manager.update_dataset("p")
+    pages = list(manager.get_new_data_after_key("p", 0))
+    assert [len(p) for p in pages] == [2, 2, 1]
+    keys, timestamps, labels = all_keys(pages)
+    assert labels == [0, 1, 2, 3, 4] and timestamps == [50, 10, 40, 20, 30]
+    assert keys == sorted(keys)
+    assert all_keys(manager.get_new_data_after_key("p", keys[2]))[2] == [3, 4]
+
+
+# ------------------------------------------------------------------ allowed roots
+
+
+def test_allowed_base_paths(db_config: dict[str, Any], tmp_path: Path) -> None:
+    allowed = tmp_path / "allowed"
+    inside = allowed / "mnist"
+    write_single(inside, "a", b"a", 1, 100)
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    (allowed / "escape").symlink_to(outside)
+    db = Database(db_config)
+    manager = StorageManager(db, allowed_base_paths=[str(allowed)])
+    try:
+        assert manager.register_dataset("ok", str(inside), "SingleSampleFileWrapper", SINGLE_CONFIG)
+        assert manager.register_dataset("root", str(allowed), "SingleSampleFileWrapper", SINGLE_CONFIG)
+        for path in (outside, allowed / "escape", allowed / ".." / "secret", tmp_path / "allowed_not"):
+            with pytest.raises(InvalidDatasetError, match="is not under an allowed root"):
+                manager.register_dataset("bad", str(path), "SingleSampleFileWrapper", SINGLE_CONFIG)
+        assert manager.dataset_names() == ["ok", "root"]
+    finally:
+        db.dispose()
+    # A dataset registered earlier is refused once the roots no longer cover it.
+    db = Database(db_config)
+    narrower = StorageManager(db, allowed_base_paths=[str(inside)])
+    try:
+        assert narrower.update_dataset("ok").num_new_samples == 1
+        with pytest.raises(DatasetUnavailableError, match="not under an allowed root"):
+            narrower.update_dataset("root")
+    finally:
+        db.dispose()
+
+
+# ------------------------------------------------------------------ a file written while the watcher runs
+
+
+def test_file_being_written_is_ingested_once_complete(db_config: dict[str, Any], tmp_path: Path) -> None:
+    folder = tmp_path / "w"
+    folder.mkdir()
+    db = Database(db_config)
+    manager = StorageManager(db, min_file_age_s=0.3)
+    manager.register_dataset("w", str(folder), "BinaryFileWrapper", BINARY_CONFIG, file_watcher_interval=0.02)
+    manager.start_watchers()
+    seen_sizes: set[int] = set()
+    try:
+        path = folder / "growing.bin"
+        with path.open("wb") as handle:
+            for i in range(25):  # about 1 s of writing, one record at a time
+                handle.write(i.to_bytes(2, "little") + bytes(6))
+                handle.flush()
+                seen_sizes.add(manager.get_dataset_size("w"))
+                time.sleep(0.04)  # the writer's pace, not a wait for the system under test
+        assert wait_until(lambda: manager.get_dataset_size("w") == 25)
+        assert seen_sizes == {0}  # nothing of the file went in while it was being written
+        keys, _, labels = all_keys(manager.get_new_data_since("w", -1))
+        assert labels == list(range(25)) and len(set(keys)) == 25
+        assert (count_rows(manager, File), count_rows(manager, Sample)) == (1, 25)
+    finally:
+        manager.stop_watchers()
+        db.dispose()

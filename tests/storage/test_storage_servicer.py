@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
 import pytest
 from storage_test_helpers import BINARY_CONFIG, SINGLE_CONFIG, write_binary, write_single
 
+from modyn.common.clients.storage_client import StorageClient
 from modyn.common.database import Database
 from modyn.common.grpc_utils import SHORT_DEADLINE_S, GrpcServer, make_channel
 from modyn.generated import storage_pb2 as pb
@@ -213,3 +215,107 @@ def test_register_conflict(stub: StorageStub, single_folder: Path, tmp_path: Pat
         lambda: register(stub, "imgs", tmp_path, "SingleSampleFileWrapper", SINGLE_CONFIG)  # type: ignore[func-returns-value]
     )
     assert code == grpc.StatusCode.ALREADY_EXISTS and "dataset 'imgs'" in details
+
+
+# ------------------------------------------------------------------ packed answers, cursor, last key, client
+
+
+@pytest.fixture
+def client(db_config: dict[str, Any], port: int) -> Iterator[StorageClient]:
+    db = Database(db_config)
+    manager = StorageManager(db, keys_per_message=3, max_message_bytes=20)
+    with GrpcServer("storage-test", "127.0.0.1", port, add_storage_servicer(manager)):
+        client = StorageClient("127.0.0.1", port)
+        yield client
+        client.close()
+    manager.stop_watchers()
+    db.dispose()
+
+
+def test_packed_answers_equal_repeated_ones(stub: StorageStub, tmp_path: Path) -> None:
+    records = [(i, i.to_bytes(6, "little")) for i in range(300)]
+    write_binary(tmp_path / "b" / "f.bin", records, 100)
+    register(stub, "bin", tmp_path / "b", "BinaryFileWrapper", BINARY_CONFIG)
+    stub.UpdateDataset(pb.UpdateDatasetRequest(dataset_id="bin"), timeout=T)
+    plain = list(stub.GetNewDataSince(pb.GetNewDataSinceRequest(dataset_id="bin", timestamp=0), timeout=T))
+    packed = list(
+        stub.GetNewDataSince(pb.GetNewDataSinceRequest(dataset_id="bin", timestamp=0, packed=True), timeout=T)
+    )
+    assert len(plain) == len(packed) == 150  # keys_per_message = 2
+    for p, q in zip(plain, packed, strict=True):
+        assert not q.keys and not p.packed_keys
+        assert list(p.keys) == np.frombuffer(q.packed_keys, "<i8").tolist()
+        assert list(p.timestamps) == np.frombuffer(q.packed_timestamps, "<i8").tolist()
+        assert list(p.labels) == np.frombuffer(q.packed_labels, "<i8").tolist()
+    keys = [k for m in plain for k in m.keys][::-1]
+    got = list(stub.Get(pb.GetRequest(dataset_id="bin", keys=keys, packed=True), timeout=T))
+    assert [len(np.frombuffer(m.packed_keys, "<i8")) for m in got] == [170, 130]  # 1024 bytes / 6 per sample
+    assert b"".join(m.packed_samples for m in got) == b"".join(payload for _, payload in reversed(records))
+    assert all(set(np.frombuffer(m.packed_sample_lengths, "<i8").tolist()) == {6} for m in got)
+    assert [lbl for m in got for lbl in np.frombuffer(m.packed_labels, "<i8").tolist()] == list(range(299, -1, -1))
+    interval = list(
+        stub.GetDataInInterval(
+            pb.GetDataInIntervalRequest(dataset_id="bin", start_timestamp=100, end_timestamp=100, packed=True),
+            timeout=T,
+        )
+    )
+    assert [k for m in interval for k in np.frombuffer(m.packed_keys, "<i8").tolist()] == keys[::-1]
+
+
+def test_client_follows_a_dataset_by_cursor(client: StorageClient, tmp_path: Path) -> None:
+    folder = tmp_path / "live"
+    write_single(folder, "a", b"aa", 1, 700)
+    assert client.register_dataset(
+        {
+            "name": "live",
+            "base_path": str(folder),
+            "file_wrapper_type": "SingleSampleFileWrapper",
+            "file_wrapper_config": SINGLE_CONFIG,
+            "file_watcher_interval": 3600,
+        }
+    )
+    client.update_dataset("live")
+    cursor = client.last_key("live")
+    served = [k for keys, _, _ in client.new_data_after_key("live", 0) for k in keys]
+    assert served == [cursor]
+    # Two samples arrive later with the timestamp of the last one served, one with an older timestamp.
+    write_single(folder, "b", b"bb", 2, 700)
+    write_single(folder, "c", b"cc", 3, 700)
+    write_single(folder, "d", b"dd", 4, 10)
+    client.update_dataset("live")
+    chunks = list(client.new_data_after_key("live", cursor))
+    assert [len(keys) for keys, _, _ in chunks] == [3]
+    keys, timestamps, labels = chunks[0]
+    assert (timestamps, labels) == ([700, 700, 10], [2, 3, 4]) and min(keys) > cursor
+    assert list(client.new_data_after_key("live", keys[-1])) == []
+    assert client.last_key("live") == keys[-1]
+    # The other key queries and Get through the client (packed on the wire).
+    assert [t for _, ts, _ in client.new_data_since("live", 10) for t in ts] == [700, 700, 700]
+    assert [k for ks, _, _ in client.data_in_interval("live", 0, 100) for k in ks] == [keys[-1]]
+    got = list(client.get_samples("live", [keys[2], cursor, keys[0]]))
+    assert [len(k) for k, _, _ in got] == [3]  # 6 bytes fit one message of <= 20
+    assert got[0] == ([keys[2], cursor, keys[0]], [b"dd", b"aa", b"bb"], [4, 1, 2])
+
+
+def test_get_last_key_of_unknown_dataset(stub: StorageStub) -> None:
+    code, details = code_of(lambda: stub.GetLastKey(pb.GetLastKeyRequest(dataset_id="ghost"), timeout=T))
+    assert (code, details) == (grpc.StatusCode.NOT_FOUND, "dataset 'ghost' is not registered")
+
+
+def test_register_outside_allowed_roots(db_config: dict[str, Any], port: int, tmp_path: Path) -> None:
+    (tmp_path / "allowed").mkdir()
+    (tmp_path / "other").mkdir()
+    db = Database(db_config)
+    manager = StorageManager(db, allowed_base_paths=[str(tmp_path / "allowed")])
+    try:
+        with GrpcServer("storage-test", "127.0.0.1", port, add_storage_servicer(manager)):
+            with make_channel("127.0.0.1", port) as channel:
+                stub = StorageStub(channel)
+                register(stub, "ok", tmp_path / "allowed", "SingleSampleFileWrapper", SINGLE_CONFIG)
+                code, details = code_of(
+                    lambda: register(stub, "no", tmp_path / "other", "SingleSampleFileWrapper", SINGLE_CONFIG)  # type: ignore[func-returns-value]
+                )
+                assert code == grpc.StatusCode.INVALID_ARGUMENT
+                assert f"base_path: '{tmp_path / 'other'}' is not under an allowed root" in details
+    finally:
+        db.dispose()

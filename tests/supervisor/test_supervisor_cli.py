@@ -35,6 +35,23 @@ def test_invalid_pipeline_exits_2_naming_each_path(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_bad_trigger_parameters_exit_2_naming_the_path(tmp_path: Path) -> None:
+    config = yaml.safe_load(PIPELINE.read_text())
+    config["trigger"] = {
+        "id": "EnsembleTrigger",
+        "subtriggers": [
+            {"id": "DataDriftTrigger", "threshold_type": "static"},
+            {"id": "PerformanceTrigger", "window": {"num_samples": 10}},
+        ],
+    }
+    bad = tmp_path / "pipeline.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = run_supervisor(str(bad), str(SYSTEM), "--start-replay-at", "0")
+    assert result.returncode == 2, result.stderr
+    assert "trigger.subtriggers[0].threshold: is required with threshold_type static" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_bad_arguments_exit_2(tmp_path: Path) -> None:
     result = run_supervisor(str(PIPELINE), str(SYSTEM), "--maximum-triggers", "0", "--stop-replay-at", "5")
     assert result.returncode == 2

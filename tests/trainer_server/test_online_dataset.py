@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import time
 from collections import Counter
 from typing import Any
 
@@ -86,8 +87,16 @@ def test_unshuffled_order_is_the_selectors_and_shuffling_is_seeded(
     assert first != plain and sorted(first) == sorted(plain)
     assert first != order(12)
     assert first != order(11, epoch=1)
-    # The shuffle stays inside partitions: partition boundaries keep their key sets.
-    assert set(first[:64]) == set(plain[:64])
+
+    # Partitions are shuffled as wholes and inside: each partition's keys stay one contiguous block.
+    def block_order(keys: list[int]) -> list[int]:
+        blocks = [plain.index(k) // 64 for k in keys]
+        runs = [b for i, b in enumerate(blocks) if i == 0 or blocks[i - 1] != b]
+        assert sorted(runs) == [0, 1, 2, 3], runs  # each partition exactly one run
+        return runs
+
+    orders = {tuple(block_order(order(seed))) for seed in (11, 12, 13, 14)}
+    assert len(orders) > 1  # the partition order is shuffled too
 
 
 def test_each_iteration_is_the_next_epoch(services: Services, one_worker_trigger: tuple[int, int]) -> None:
@@ -187,6 +196,79 @@ def test_a_service_that_is_down_is_named(one_worker_trigger: tuple[int, int]) ->
         label_transformer_function="",
         storage=("127.0.0.1", free_port()),
         selector=("127.0.0.1", free_port()),
+        max_retries=2,
+        initial_backoff_s=0.01,
     )
-    with pytest.raises(ServiceCallError, match="selector is unavailable"):
+    with pytest.raises(ServiceCallError, match=r"selector is unavailable .*\(after 3 attempts\)"):
         list(dataset)
+
+
+def test_builtin_parser_and_transformations(services: Services, one_worker_trigger: tuple[int, int]) -> None:
+    builtin = {
+        item[0]: item[1] for item in make_dataset(services, *one_worker_trigger, bytes_parser_function="float32")
+    }
+    source = {item[0]: item[1] for item in make_dataset(services, *one_worker_trigger)}
+    assert builtin.keys() == source.keys() and all(torch.equal(builtin[k], source[k]) for k in source)
+    # An image-shaped parser output through Normalize and a (p=1) flip.
+    parser = (
+        "def bytes_parser_function(data):\n    import numpy as np, torch\n"
+        "    return torch.from_numpy(np.frombuffer(data, dtype='<f4').copy()).view(1, 2, 4)\n"
+    )
+    dataset = make_dataset(
+        services,
+        *one_worker_trigger,
+        bytes_parser_function=parser,
+        transformations=["transforms.Normalize((1.0,), (2.0,))", {"name": "RandomHorizontalFlip", "p": 1.0}],
+    )
+    record_of_key = services.record_of_key()
+    for key, sample, _label in dataset:
+        expected = ((torch.tensor(record_features(record_of_key[key])).view(1, 2, 4) - 1.0) / 2.0).flip(-1)
+        assert torch.equal(sample, expected)
+    # A transformation that does not fit the samples names the sample.
+    flat = make_dataset(services, *one_worker_trigger, transformations=["RandomVerticalFlip"])
+    with pytest.raises(SampleParseError, match=r"data.transformations failed on sample \d+ .*at least 2 dimensions"):
+        list(flat)
+    with pytest.raises(UserFunctionError, match="unknown built-in parser 'float33'"):
+        make_dataset(services, *one_worker_trigger, bytes_parser_function="float33")
+
+
+def test_a_selector_blip_is_retried(services: Services, one_worker_trigger: tuple[int, int]) -> None:
+    """The selector is down when the dataset starts; it comes up after the first failed attempt."""
+    import json
+    import threading
+
+    from modyn.common.grpc_utils import GrpcServer
+    from modyn.selector.selector_entrypoint import build as build_selector
+
+    port = free_port()
+    dataset = OnlineDataset(
+        pipeline_id=one_worker_trigger[0],
+        trigger_id=one_worker_trigger[1],
+        dataset_id=DATASET,
+        bytes_parser_function=BYTES_PARSER,
+        label_transformer_function="",
+        storage=services.storage,
+        selector=("127.0.0.1", port),
+        max_retries=30,
+        initial_backoff_s=0.05,
+    )
+    config = json.loads(json.dumps(services.system_config))
+    config["selector"]["port"] = port
+    parts = build_selector(config)  # a second selector over the same database
+    server = GrpcServer("selector", "127.0.0.1", port, parts.add_servicers)
+    items: list[Any] = []
+    reader = threading.Thread(target=lambda: items.extend(dataset))
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while dataset.retries == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert dataset.retries > 0
+        server.start()
+        reader.join(timeout=60)
+        assert not reader.is_alive()
+    finally:
+        server.stop(grace_s=0.5)
+        for hook in parts.on_shutdown:
+            hook()
+    assert sorted(item[0] for item in items) == sorted(services.record_of_key())

@@ -168,16 +168,22 @@ def test_a_worker_count_mismatch_with_the_selector_fails_loudly(services: Servic
 def test_job_with_two_spawned_workers_trains_and_stores_its_model(
     services: Services, trainer_server: TrainerServer, tmp_path: Path
 ) -> None:
-    config = training_config(dataloader_workers=2, epochs_per_trigger=2)
+    config = training_config(dataloader_workers=2, epochs_per_trigger=2, record_loss_every=3)
     pipeline_id, trigger_id, _ = services.new_trigger(config)
     training_id = trainer_server.client.start_training(pipeline_id, trigger_id, config, None)
 
     status = wait_until_finished(trainer_server.client, training_id)
     assert status.is_done and not status.failed, status.exception
-    assert status.samples_seen == status.total_samples == 2 * NUM_RECORDS
+    assert status.samples_seen == status.samples_trained == status.total_samples == 2 * NUM_RECORDS
     assert status.epoch == 1
     assert math.isfinite(status.loss_first) and math.isfinite(status.loss_last)
     assert status.duration_s > 0
+    # Where the time went: every phase is counted, and together they make up the job's duration.
+    phases = [status.time_setup_s, status.time_wait_data_s, status.time_train_s, status.time_finish_s]
+    assert all(p > 0 for p in phases) and status.time_downsample_s == 0
+    assert sum(phases) == pytest.approx(status.duration_s, rel=0.05)
+    # 2 workers x 100 samples in batches of 16: 7 batches per worker per epoch, 28 in all: every 3rd.
+    assert status.record_loss_every == 3 and len(status.loss_curve) == 28 // 3
 
     model_id = trainer_server.client.store_final_model(training_id)
     assert trainer_server.client.store_final_model(training_id) == model_id  # idempotent
@@ -246,6 +252,14 @@ def test_running_job_cannot_be_stored_and_a_retried_start_returns_the_same_job(
     finally:
         flag.touch()
     assert wait_until_finished(trainer_server.client, training_id).is_done
+
+
+def test_a_shape_mismatch_fails_the_job_with_torch_s_message(services: Services, trainer_server: TrainerServer) -> None:
+    config = training_config(dataloader_workers=1)
+    config["model"]["config"]["input_dim"] = NUM_FEATURES + 1
+    status = wait_until_finished(trainer_server.client, start(services, trainer_server, config))
+    assert status.failed and status.exception.startswith("RuntimeError: mat1 and mat2 shapes cannot be multiplied")
+    assert wait_until_finished(trainer_server.client, start(services, trainer_server, training_config())).is_done
 
 
 def test_bad_requests_get_clear_status_codes(trainer_server: TrainerServer) -> None:

@@ -9,6 +9,14 @@ from modyn.generated import evaluator_pb2 as pb
 from modyn.generated.evaluator_pb2_grpc import EvaluatorStub
 
 
+class EvaluationNotStartedError(RuntimeError):
+    """The evaluator did not start an evaluation; `reason` is EMPTY_DATASET, MODEL_NOT_FOUND or DATASET_NOT_FOUND."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
 class EvaluatorClient(LazyStubClient):
     stub_class = EvaluatorStub
 
@@ -19,7 +27,10 @@ class EvaluatorClient(LazyStubClient):
         device: str,
         interval: tuple[int, int] | None = None,
     ) -> int:
-        """`dataset` is one entry of the pipeline's evaluation.datasets. Returns the evaluation id."""
+        """`dataset` is one entry of the pipeline's evaluation.datasets. Returns the evaluation id.
+
+        Raises EvaluationNotStartedError (with the reason) when the evaluator did not start it.
+        """
         request = pb.EvaluateModelRequest(
             model_id=model_id,
             dataset_id=dataset["dataset_id"],
@@ -31,10 +42,16 @@ class EvaluatorClient(LazyStubClient):
             has_interval=interval is not None,
             start_timestamp=interval[0] if interval else 0,
             end_timestamp=interval[1] if interval else 0,
+            evaluation_transformer_function=dataset.get("evaluation_transformer_function", ""),
+            transformations=json.dumps(dataset.get("transformations") or []),
         )
         response = self.stub.EvaluateModel(request, timeout=SHORT_DEADLINE_S)
         if not response.evaluation_started:
-            raise RuntimeError(f"evaluator did not start evaluating model {model_id} on {dataset['dataset_id']}")
+            reason = pb.EvaluationNotStartReason.Name(response.not_start_reason)
+            raise EvaluationNotStartedError(
+                reason,
+                response.message or f"evaluator did not start evaluating model {model_id} on {dataset['dataset_id']}",
+            )
         return int(response.evaluation_id)
 
     def result(self, evaluation_id: int) -> pb.EvaluationResultResponse:

@@ -38,10 +38,22 @@ class ModelStorageClient(LazyStubClient):
     stub_class = ModelStorageStub
 
     def store_model_file(
-        self, path: Path, pipeline_id: int, trigger_id: int, model_class_name: str, model_config: dict[str, Any]
+        self,
+        path: Path,
+        pipeline_id: int,
+        trigger_id: int,
+        model_class_name: str,
+        model_config: dict[str, Any],
+        parent_model_id: int | None = None,
+        training_set_size: int | None = None,
     ) -> int:
-        """Stream the file at `path` (a torch.save'd state dict) in chunks; return its model id."""
+        """Stream the file at `path` (a torch.save'd state dict) in chunks; return its model id.
+
+        `parent_model_id`: the model the training started from (lineage; also the base an incremental
+        storage policy stores the difference to); `training_set_size`: the trigger training set's size.
+        """
         sha256 = file_sha256(path)
+        parent = parent_model_id if parent_model_id is not None and parent_model_id > 0 else None
 
         def requests() -> Iterator[pb.StoreModelRequest]:
             with open(path, "rb") as f:
@@ -58,6 +70,8 @@ class ModelStorageClient(LazyStubClient):
                             model_config=json.dumps(model_config),
                             sha256=sha256,
                             chunk=chunk,
+                            parent_model_id=parent,
+                            training_set_size=training_set_size,
                         )
                         first = False
                     else:
@@ -93,4 +107,75 @@ class ModelStorageClient(LazyStubClient):
         return info
 
     def delete_model(self, model_id: int) -> bool:
+        """FAILED_PRECONDITION while other models are stored as differences to it or an alias names it."""
         return bool(self.stub.DeleteModel(pb.DeleteModelRequest(model_id=model_id), timeout=SHORT_DEADLINE_S).success)
+
+    def get_model_info(self, model_id: int) -> pb.ModelInfo:
+        """The model's registry entry (lineage, storage, aliases, metrics); NOT_FOUND for an unknown id."""
+        return self.stub.GetModelInfo(pb.GetModelInfoRequest(model_id=model_id), timeout=SHORT_DEADLINE_S)
+
+    def list_models(self, pipeline_id: int | None = None) -> list[pb.ModelInfo]:
+        request = pb.ListModelsRequest(pipeline_id=pipeline_id)
+        return list(self.stub.ListModels(request, timeout=SHORT_DEADLINE_S).models)
+
+    def set_pipeline(
+        self,
+        pipeline_id: int,
+        pipeline_name: str,
+        model_storage_config: dict[str, Any] | None,
+        deployment_config: dict[str, Any] | None,
+    ) -> None:
+        """Tell model storage a pipeline's storage policy and deployment (idempotent)."""
+        self.stub.SetPipeline(
+            pb.SetPipelineRequest(
+                pipeline_id=pipeline_id,
+                pipeline_name=pipeline_name,
+                model_storage_config=json.dumps(model_storage_config or {}),
+                deployment_config=json.dumps(deployment_config or {}),
+            ),
+            timeout=SHORT_DEADLINE_S,
+        )
+
+    def record_metrics(
+        self, model_id: int, dataset_id: str, interval: tuple[int, int] | None, metrics: dict[str, float]
+    ) -> None:
+        """Record evaluation results of a model (interval None: the whole dataset); idempotent."""
+        self.stub.RecordMetrics(
+            pb.RecordMetricsRequest(
+                model_id=model_id,
+                dataset_id=dataset_id,
+                has_interval=interval is not None,
+                interval_start=interval[0] if interval else 0,
+                interval_end=interval[1] if interval else 0,
+                metrics=metrics,
+            ),
+            timeout=SHORT_DEADLINE_S,
+        )
+
+    def promote(
+        self,
+        model_id: int,
+        alias: str,
+        gate: dict[str, Any] | None = None,
+        interval: tuple[int, int] | None = None,
+    ) -> pb.PromoteResponse:
+        """Point `alias` at the model. `gate`: {dataset_id, metric, max_regression, higher_is_better}; the
+        models are compared on `interval` when given, else on the latest evaluation data they share."""
+        request = pb.PromoteRequest(model_id=model_id, alias=alias)
+        if gate is not None:
+            request.gate.CopyFrom(
+                pb.PromotionGate(
+                    dataset_id=gate["dataset_id"],
+                    metric=gate["metric"],
+                    max_regression=float(gate.get("max_regression", 0.0)),
+                    higher_is_better=bool(gate.get("higher_is_better", True)),
+                    has_interval=interval is not None,
+                    interval_start=interval[0] if interval else 0,
+                    interval_end=interval[1] if interval else 0,
+                )
+            )
+        return self.stub.Promote(request, timeout=LONG_DEADLINE_S)
+
+    def resolve_alias(self, pipeline_id: int, alias: str) -> int:
+        request = pb.ResolveAliasRequest(pipeline_id=pipeline_id, alias=alias)
+        return int(self.stub.ResolveAlias(request, timeout=SHORT_DEADLINE_S).model_id)

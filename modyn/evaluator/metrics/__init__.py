@@ -8,10 +8,12 @@ from typing import Any
 from modyn.evaluator.metrics.accuracy import Accuracy
 from modyn.evaluator.metrics.base import Metric
 from modyn.evaluator.metrics.f1_score import F1Score
+from modyn.evaluator.metrics.roc_auc import RocAuc
 
 METRIC_REGISTRY: dict[str, type[Metric]] = {
     "Accuracy": Accuracy,
     "F1Score": F1Score,
+    "RocAuc": RocAuc,
 }
 
 
@@ -55,4 +57,13 @@ def result_names(configs: list[dict[str, Any]]) -> list[str]:
     return names
 
 
-__all__ = ["METRIC_REGISTRY", "Accuracy", "F1Score", "Metric", "build_metric", "parse_metric_configs", "result_names"]
+__all__ = [
+    "METRIC_REGISTRY",
+    "Accuracy",
+    "F1Score",
+    "Metric",
+    "RocAuc",
+    "build_metric",
+    "parse_metric_configs",
+    "result_names",
+]

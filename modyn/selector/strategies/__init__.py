@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from modyn.selector.strategies.abstract_selection_strategy import AbstractSelectionStrategy, TrainingSet
+from modyn.selector.strategies.abstract_selection_strategy import (
+    AbstractSelectionStrategy,
+    TrainingSet,
+    TriggerContext,
+)
+from modyn.selector.strategies.coreset_strategy import CoresetStrategy
+from modyn.selector.strategies.freshness_sampling_strategy import FreshnessSamplingStrategy
+from modyn.selector.strategies.gdumb_strategy import GDumbStrategy
 from modyn.selector.strategies.new_data_strategy import NewDataStrategy
+from modyn.selector.strategies.reservoir_strategy import ReservoirStrategy
 
 STRATEGY_REGISTRY: dict[str, type[AbstractSelectionStrategy]] = {
     NewDataStrategy.name: NewDataStrategy,
+    FreshnessSamplingStrategy.name: FreshnessSamplingStrategy,
+    CoresetStrategy.name: CoresetStrategy,
+    GDumbStrategy.name: GDumbStrategy,
+    ReservoirStrategy.name: ReservoirStrategy,
 }
 
 
@@ -19,4 +31,15 @@ def strategy_class(name: object) -> type[AbstractSelectionStrategy]:
     return STRATEGY_REGISTRY[name]
 
 
-__all__ = ["STRATEGY_REGISTRY", "AbstractSelectionStrategy", "NewDataStrategy", "TrainingSet", "strategy_class"]
+__all__ = [
+    "STRATEGY_REGISTRY",
+    "AbstractSelectionStrategy",
+    "CoresetStrategy",
+    "FreshnessSamplingStrategy",
+    "GDumbStrategy",
+    "NewDataStrategy",
+    "ReservoirStrategy",
+    "TrainingSet",
+    "TriggerContext",
+    "strategy_class",
+]

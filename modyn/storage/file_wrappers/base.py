@@ -6,6 +6,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import numpy as np
+
 from modyn.storage.filesystem_wrappers.base import FilesystemWrapper
 
 
@@ -65,8 +67,21 @@ class FileWrapper(ABC):
         Raises MalformedFileError when the file (or its label file) is not valid.
         """
 
+    def get_label_array(self, fs: FilesystemWrapper, path: str) -> np.ndarray:
+        """get_labels as an int64 array (formats override it where they can parse labels vectorized)."""
+        return np.asarray(self.get_labels(fs, path), dtype=np.int64)
+
     def get_number_of_samples(self, fs: FilesystemWrapper, path: str) -> int:
         return len(self.get_labels(fs, path))
+
+    @property
+    def fixed_sample_size(self) -> int | None:
+        """The size of every sample in bytes where the format fixes it (then get_sample_rows is offered)."""
+        return None
+
+    def get_sample_rows(self, fs: FilesystemWrapper, path: str, indices: np.ndarray) -> np.ndarray:
+        """For fixed-size formats: the samples at `indices` as a (len(indices), fixed_sample_size) uint8 array."""
+        raise NotImplementedError(f"{self.type_name} has no fixed sample size")
 
     @abstractmethod
     def get_samples(self, fs: FilesystemWrapper, path: str, indices: Sequence[int]) -> list[bytes]:

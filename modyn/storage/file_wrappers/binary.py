@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import numpy as np
+
 from modyn.storage.file_wrappers.base import FileWrapper, MalformedFileError
 from modyn.storage.filesystem_wrappers.base import FilesystemWrapper
 
@@ -51,25 +53,46 @@ class BinaryFileWrapper(FileWrapper):
         return self._checked_count(fs.size(path))
 
     def get_labels(self, fs: FilesystemWrapper, path: str) -> list[int]:
+        return [int(label) for label in self.get_label_array(fs, path)]
+
+    def get_label_array(self, fs: FilesystemWrapper, path: str) -> np.ndarray:
         data = fs.read(path)
         count = self._checked_count(len(data))
-        rs, ls, order = self.record_size, self.label_size, self.byteorder
-        labels = [int.from_bytes(data[i * rs : i * rs + ls], order) for i in range(count)]
-        if ls == 8 and any(label >= 2**63 for label in labels):
+        label_bytes = np.frombuffer(data, dtype=np.uint8).reshape(count, self.record_size)[:, : self.label_size]
+        if self.byteorder == "big":
+            label_bytes = label_bytes[:, ::-1]
+        # Little-endian bytes padded to 8 make an unsigned 64-bit integer, for any label_size.
+        padded = np.zeros((count, 8), dtype=np.uint8)
+        padded[:, : self.label_size] = label_bytes
+        labels = padded.view("<u8").reshape(count)
+        if self.label_size == 8 and count and int(labels.max()) >= 2**63:
             raise MalformedFileError("a label does not fit in int64")
-        return labels
+        return labels.astype(np.int64)
+
+    @property
+    def fixed_sample_size(self) -> int:
+        return self.record_size - self.label_size
 
     def get_samples(self, fs: FilesystemWrapper, path: str, indices: Sequence[int]) -> list[bytes]:
+        rows = self.get_sample_rows(fs, path, np.asarray(indices, dtype=np.int64))
+        return [row.tobytes() for row in rows]
+
+    def get_sample_rows(self, fs: FilesystemWrapper, path: str, indices: np.ndarray) -> np.ndarray:
         size = fs.size(path)
         count = self._checked_count(size)
-        for i in indices:
-            if not 0 <= i < count:
-                raise IndexError(f"{path}: record {i} out of range (file has {count})")
+        if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= count):
+            bad = int(indices[(indices < 0) | (indices >= count)][0])
+            raise IndexError(f"{path}: record {bad} out of range (file has {count})")
         rs, ls = self.record_size, self.label_size
-        if len(set(indices)) >= WHOLE_FILE_READ_SHARE * count:
+        distinct = len(np.unique(indices))
+        # One whole read beats many range requests unless few of a large file's records are wanted.
+        if distinct >= WHOLE_FILE_READ_SHARE * count or size <= distinct * fs.request_cost_bytes:
             data = fs.read(path)
-            return [data[i * rs + ls : (i + 1) * rs] for i in indices]
-        return fs.read_ranges(path, [(i * rs + ls, rs - ls) for i in indices])
+            if len(data) != size:
+                raise OSError(f"{path}: changed while being read ({len(data)} bytes, expected {size})")
+            return np.frombuffer(data, dtype=np.uint8).reshape(count, rs)[indices, ls:]
+        chunks = fs.read_ranges(path, [(int(i) * rs + ls, rs - ls) for i in indices])
+        return np.frombuffer(b"".join(chunks), dtype=np.uint8).reshape(len(indices), rs - ls)
 
     def sample_size_hint(self, fs: FilesystemWrapper, path: str, number_of_samples: int) -> int:
         return self.record_size - self.label_size

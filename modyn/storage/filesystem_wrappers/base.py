@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
 
 class PathOutsideDatasetError(ValueError):
@@ -16,8 +17,29 @@ class FilesystemWrapper(ABC):
     Paths use '/' separators. A wrapper never serves anything outside its base_path.
     """
 
-    def __init__(self, base_path: str) -> None:
+    type_name: ClassVar[str]
+    # True where a file only becomes visible once it is complete (object stores): no settling time needed.
+    atomic_writes: ClassVar[bool] = False
+    # About how many bytes one more read request costs: a reader prefers one whole-file read over many
+    # ranges when the file is smaller than (number of ranges) x this.
+    request_cost_bytes: ClassVar[int] = 8 * 1024
+    # How many files the ingestion reads at once from this filesystem (more where requests have latency).
+    parallel_reads: ClassVar[int] = 2
+
+    def __init__(self, base_path: str, options: dict[str, Any] | None = None) -> None:
         self.base_path = base_path
+        self.options = dict(options or {})
+
+    @classmethod
+    def normalize_base_path(cls, base_path: str) -> str:
+        """The canonical form of a base_path (e.g. absolute), used for storing and for the allowed roots."""
+        return base_path
+
+    @classmethod
+    def is_under(cls, base_path: str, root: str) -> bool:
+        """Whether a normalized base_path lies inside `root` (a normalized allowed root)."""
+        root = root.rstrip("/")
+        return base_path == root or base_path.startswith(root + "/")
 
     @abstractmethod
     def check_base_path(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from modyn.storage.filesystem_wrappers.base import FilesystemWrapper, PathOutsideDatasetError
 
@@ -12,12 +13,24 @@ from modyn.storage.filesystem_wrappers.base import FilesystemWrapper, PathOutsid
 class LocalFilesystemWrapper(FilesystemWrapper):
     """Reads a dataset's files from a local folder. Symlinks are followed only while they stay inside it."""
 
-    def __init__(self, base_path: str) -> None:
+    type_name = "LocalFilesystemWrapper"
+
+    def __init__(self, base_path: str, options: dict[str, Any] | None = None) -> None:
         root = Path(base_path).expanduser()
         if not root.is_absolute():
             raise ValueError(f"base_path: must be an absolute path, got '{base_path}'")
-        super().__init__(str(root))
+        super().__init__(str(root), options)
         self._root = root.resolve()
+
+    @classmethod
+    def normalize_base_path(cls, base_path: str) -> str:
+        return str(Path(base_path).expanduser().absolute()) if base_path else base_path
+
+    @classmethod
+    def is_under(cls, base_path: str, root: str) -> bool:
+        # Compared resolved (symlinks, '..'), so that an allowed root cannot be left through a link or '..'.
+        real, real_root = Path(base_path).resolve(), Path(root).expanduser().resolve()
+        return real == real_root or real_root in real.parents
 
     def check_base_path(self) -> None:
         if not self._root.is_dir():
