@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,16 +15,9 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from modyn.common.grpc_utils import check_health
-from modyn.common.testing import free_port
+from integrationtests.cluster_support import ROOT, RunningCluster, system_config
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ["storage", "selector", "trainer_server", "metadata_processor", "model_storage", "evaluator"]
 BASE_TIMESTAMP = 1_600_000_000
-
-
-def bin_script(name: str) -> str:
-    return str(Path(sys.executable).parent / name)
 
 
 def mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
@@ -64,48 +55,19 @@ def dataset(name: str, folder: Path) -> dict[str, Any]:
     }
 
 
-class Cluster:
+class Cluster(RunningCluster):
+    """modyn-cluster on SQLite in `workdir`, with `datasets` in its system config."""
+
     def __init__(self, workdir: Path, datasets: list[dict[str, Any]]) -> None:
-        config: dict[str, Any] = {s: {"hostname": "127.0.0.1", "port": free_port()} for s in SERVICES}
-        config["storage"].update(
-            {"database": {"drivername": "sqlite", "database": str(workdir / "storage.db")}, "datasets": datasets}
-        )
-        config["metadata_database"] = {"drivername": "sqlite", "database": str(workdir / "metadata.db")}
-        config["trainer_server"]["scratch_directory"] = str(workdir / "trainer")
-        config["model_storage"]["models_directory"] = str(workdir / "models")
-        self.config = config
-        self.path = workdir / "system.yaml"
-        self.path.write_text(yaml.safe_dump(config))
-        self.log_dir = workdir / "cluster_logs"
-        self.out = open(workdir / "cluster.out", "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [bin_script("modyn-cluster"), str(self.path), "--log-dir", str(self.log_dir)],
-            stdout=self.out,
-            stderr=subprocess.STDOUT,
-        )
-        wait_for(
-            lambda: all(check_health("127.0.0.1", config[s]["port"], 1.0) for s in SERVICES),
-            180,
-            "the cluster to come up",
-            alive=self.process,
-        )
+        storage_db = {"drivername": "sqlite", "database": str(workdir / "storage.db")}
+        metadata_db = {"drivername": "sqlite", "database": str(workdir / "metadata.db")}
+        config = system_config(workdir, storage_db, metadata_db, workdir)
+        config["storage"]["datasets"] = datasets
+        config["storage"].pop("allowed_base_paths")  # the tests' dataset folders lie anywhere under tmp
+        super().__init__(config, workdir)
 
     def port(self, service: str) -> int:
         return int(self.config[service]["port"])
-
-    def logs(self) -> str:
-        parts = [(p.name, p.read_text(errors="replace")[-3000:]) for p in sorted(self.log_dir.glob("*.log"))]
-        return "\n".join(f"--- {name}\n{text}" for name, text in parts)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.out.close()
 
 
 def wait_for(condition: Callable[[], Any], timeout_s: float, what: str, alive: subprocess.Popen | None = None) -> Any:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
+from integrationtests.cluster_support import bin_script
 from modyn.common.clients.model_storage_client import ModelStorageClient
 from modyn.common.clients.storage_client import StorageClient
 from modyn.common.database import Database
@@ -24,7 +25,6 @@ from modyn.supervisor.triggers.inference import ServiceTriggerContext
 from tests.supervisor.cluster_helpers import (
     BASE_TIMESTAMP,
     Cluster,
-    bin_script,
     dataset,
     json_events,
     mnist_arrays,
