@@ -44,7 +44,8 @@ def test_single_sample_files(cluster: ClusterHandle) -> None:
         (folder / f"{i}.bin").write_bytes(bytes([i]) * (i + 1))
         (folder / f"{i}.lbl").write_text(str(i % 2))
         set_mtime(folder / f"{i}.bin", OLD + i)
-    assert cluster.storage.update_dataset(name).num_new_samples == 5
+    cluster.storage.update_dataset(name)  # (the watcher may have ingested them already)
+    assert cluster.storage.dataset_size(name) == 5
     rows = all_keys(cluster, name)
     assert [(t, label) for t, _, label in rows] == [(OLD + i, i % 2) for i in range(5)]
     got = sample_bytes(cluster, name, [k for _, k, _ in rows])
@@ -61,8 +62,9 @@ def test_binary_records(cluster: ClusterHandle) -> None:
         set_mtime(path, OLD + f)
     (folder / "broken.rec").write_bytes(b"x" * 13)  # not a multiple of the record size: skipped, named
     set_mtime(folder / "broken.rec", OLD)
+    # The watcher may ingest the files before this explicit scan: count what is stored, not what this scan added.
+    # A malformed file is skipped, and named, on every scan.
     result = cluster.storage.update_dataset(name)
-    assert (result.num_new_files, result.num_new_samples) == (3, 300)
     assert any("broken.rec" in skipped for skipped in result.skipped_files)
     rows = all_keys(cluster, name)
     assert len(rows) == 300 and cluster.storage.dataset_size(name) == 300
