@@ -166,7 +166,7 @@ class Supervisor:
         """Replay the samples with start <= timestamp <= stop in (timestamp, key) order, then stop."""
         self.setup("experiment")
         assert self.log is not None
-        try:
+        with self._run_guard():
             dataset_id = self.pipeline["data"]["dataset_id"]
             with calling("storage"):
                 self.storage.update_dataset(dataset_id)
@@ -180,12 +180,6 @@ class Supervisor:
                 with calling("evaluator"):
                     self.log.data.update(self.evaluation.after_pipeline(self.log.triggers))
             self.log.data["stop_reason"] = self.stop_reason or "end of data"
-            self.log.finish("done")
-        except BaseException as exc:
-            self.log.finish("failed", error=_error_text(exc))
-            raise
-        finally:
-            self._close()
         return self.log
 
     def run_production(self, poll_interval_s: float, maximum_triggers: int | None) -> PipelineLog:
@@ -193,7 +187,7 @@ class Supervisor:
         self.setup("production")
         assert self.log is not None
         dataset_id = self.pipeline["data"]["dataset_id"]
-        try:
+        with self._run_guard():
             with calling("storage"):
                 cursor = self.storage.last_key(dataset_id)
             # Samples stored at the start (key <= cursor) are "existing data" for the initial pass; every
@@ -217,13 +211,20 @@ class Supervisor:
                             break
                 self.stop_requested.wait(poll_interval_s)
             self.log.data["stop_reason"] = self.stop_reason or "signal"
+        return self.log
+
+    @contextmanager
+    def _run_guard(self) -> Iterator[None]:
+        """Around a run: the log ends `done`, or `failed` with the error (re-raised); then it is closed."""
+        assert self.log is not None
+        try:
+            yield
             self.log.finish("done")
         except BaseException as exc:
             self.log.finish("failed", error=_error_text(exc))
             raise
         finally:
             self._close()
-        return self.log
 
     def _close(self) -> None:
         """Write the final log and the report (a report that cannot be drawn is noted, not fatal)."""

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 
-from modyn.selector.strategies.abstract_selection_strategy import (
-    AbstractSelectionStrategy,
-    TrainingSet,
-    TriggerContext,
-    config_required_int,
-)
+from modyn.selector.strategies.abstract_selection_strategy import TrainingSet, TriggerContext
+from modyn.selector.strategies.fixed_memory_strategy import FixedMemoryStrategy
 
 
-class GDumbStrategy(AbstractSelectionStrategy):
+class GDumbStrategy(FixedMemoryStrategy):
     """GDumb's greedy class-balanced sampler (Prabhu, Torr & Dokania, "GDumb: A Simple Approach that
     Questions Our Progress in Continual Learning", ECCV 2020): a memory of `memory_size` keys; each
     new key (in (timestamp, key) order) is stored while the memory has room; once it is full, a key
@@ -33,17 +28,6 @@ class GDumbStrategy(AbstractSelectionStrategy):
     """
 
     name = "GDumbStrategy"
-    options = ("memory_size",)
-
-    def __init__(self, pipeline_id: int, config: dict[str, Any]) -> None:
-        super().__init__(pipeline_id, config)
-        self.memory_size: int = self.config["memory_size"]
-
-    @classmethod
-    def validate_config(cls, config: dict[str, Any], default_seed: int | None = None) -> dict[str, Any]:
-        checked = super().validate_config(config, default_seed)
-        checked["memory_size"] = config_required_int(config, "memory_size", 1)
-        return checked
 
     def trigger(self, ctx: TriggerContext) -> Iterator[TrainingSet]:
         previous = ctx.load_state(ctx.trigger_id - 1) if ctx.trigger_id > 0 else None

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 
-from modyn.selector.strategies.abstract_selection_strategy import (
-    AbstractSelectionStrategy,
-    TrainingSet,
-    TriggerContext,
-    config_required_int,
-)
+from modyn.selector.strategies.abstract_selection_strategy import TrainingSet, TriggerContext
+from modyn.selector.strategies.fixed_memory_strategy import FixedMemoryStrategy
 
 
-class ReservoirStrategy(AbstractSelectionStrategy):
+class ReservoirStrategy(FixedMemoryStrategy):
     """Reservoir sampling (Vitter's Algorithm R, "Random Sampling with a Reservoir", ACM TOMS 1985) as
     the replay memory of continual learning (Chaudhry et al., "On Tiny Episodic Memories in
     Continual Learning", 2019; Rolnick et al., "Experience Replay for Continual Learning", NeurIPS
@@ -32,17 +27,6 @@ class ReservoirStrategy(AbstractSelectionStrategy):
     """
 
     name = "ReservoirStrategy"
-    options = ("memory_size",)
-
-    def __init__(self, pipeline_id: int, config: dict[str, Any]) -> None:
-        super().__init__(pipeline_id, config)
-        self.memory_size: int = self.config["memory_size"]
-
-    @classmethod
-    def validate_config(cls, config: dict[str, Any], default_seed: int | None = None) -> dict[str, Any]:
-        checked = super().validate_config(config, default_seed)
-        checked["memory_size"] = config_required_int(config, "memory_size", 1)
-        return checked
 
     def trigger(self, ctx: TriggerContext) -> Iterator[TrainingSet]:
         previous = ctx.load_state(ctx.trigger_id - 1) if ctx.trigger_id > 0 else None
