@@ -7,14 +7,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GetRequest(_message.Message):
-    __slots__ = ("dataset_id", "keys", "packed")
+    __slots__ = ("dataset_id", "keys", "packed", "packed_keys")
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
     PACKED_FIELD_NUMBER: _ClassVar[int]
+    PACKED_KEYS_FIELD_NUMBER: _ClassVar[int]
     dataset_id: str
     keys: _containers.RepeatedScalarFieldContainer[int]
     packed: bool
-    def __init__(self, dataset_id: _Optional[str] = ..., keys: _Optional[_Iterable[int]] = ..., packed: _Optional[bool] = ...) -> None: ...
+    packed_keys: bytes
+    def __init__(self, dataset_id: _Optional[str] = ..., keys: _Optional[_Iterable[int]] = ..., packed: _Optional[bool] = ..., packed_keys: _Optional[bytes] = ...) -> None: ...
 
 class GetResponse(_message.Message):
     __slots__ = ("samples", "keys", "labels", "packed_samples", "packed_sample_lengths", "packed_keys", "packed_labels")

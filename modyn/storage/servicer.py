@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
+import numpy as np
 
 from modyn.generated import storage_pb2 as pb
 from modyn.generated import storage_pb2_grpc
@@ -81,7 +82,8 @@ class StorageServicer(storage_pb2_grpc.StorageServicer):
 
     def Get(self, request: pb.GetRequest, context: grpc.ServicerContext) -> Iterator[pb.GetResponse]:
         def messages() -> Iterator[pb.GetResponse]:
-            for batch in self.manager.get_samples(request.dataset_id, request.keys):
+            keys = np.frombuffer(request.packed_keys, dtype="<i8") if request.packed_keys else request.keys
+            for batch in self.manager.get_samples(request.dataset_id, keys):
                 if request.packed:
                     yield pb.GetResponse(
                         packed_samples=batch.data,

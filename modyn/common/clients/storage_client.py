@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,24 @@ from modyn.generated import storage_pb2 as pb
 from modyn.generated.storage_pb2_grpc import StorageStub
 
 KeyChunk = tuple[list[int], list[int], list[int]]  # keys, timestamps, labels
+
+
+@dataclass
+class SampleChunk:
+    """One Get response as arrays: sample i is data[offsets[i]:offsets[i + 1]] with keys[i] and labels[i]."""
+
+    keys: np.ndarray  # int64
+    labels: np.ndarray  # int64
+    data: bytes
+    offsets: np.ndarray  # int64, len(keys) + 1
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def samples(self) -> list[bytes]:
+        bounds = self.offsets.tolist()
+        data = self.data
+        return [data[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def _ints(data: bytes) -> np.ndarray:
@@ -92,11 +111,19 @@ class StorageClient(LazyStubClient):
         for r in self.stub.GetDataInInterval(request, timeout=LONG_DEADLINE_S):
             yield _key_chunk(r)
 
-    def get_samples(self, dataset_id: str, keys: list[int]) -> Iterator[tuple[list[int], list[bytes], list[int]]]:
-        """Yield (keys, sample bytes, labels) messages covering every requested key."""
-        request = pb.GetRequest(dataset_id=dataset_id, keys=keys, packed=True)
+    def get_sample_chunks(self, dataset_id: str, keys: Sequence[int] | np.ndarray) -> Iterator[SampleChunk]:
+        """The requested samples (each key once, in request order) as array chunks, one per Get message."""
+        packed = np.ascontiguousarray(np.asarray(keys, dtype="<i8").reshape(-1)).tobytes()
+        request = pb.GetRequest(dataset_id=dataset_id, packed_keys=packed, packed=True)
         for r in self.stub.Get(request, timeout=LONG_DEADLINE_S):
-            ends = np.cumsum(_ints(r.packed_sample_lengths)).tolist()
-            data = r.packed_samples
-            samples = [data[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
-            yield _ints(r.packed_keys).tolist(), samples, _ints(r.packed_labels).tolist()
+            lengths = _ints(r.packed_sample_lengths)
+            offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            yield SampleChunk(_ints(r.packed_keys), _ints(r.packed_labels), r.packed_samples, offsets)
+
+    def get_samples(
+        self, dataset_id: str, keys: Sequence[int] | np.ndarray
+    ) -> Iterator[tuple[list[int], list[bytes], list[int]]]:
+        """Yield (keys, sample bytes, labels) messages covering every requested key."""
+        for chunk in self.get_sample_chunks(dataset_id, keys):
+            yield chunk.keys.tolist(), chunk.samples(), chunk.labels.tolist()
