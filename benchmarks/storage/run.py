@@ -9,9 +9,11 @@ Writes `records` binary records of 160 bytes (a 4-byte label and 156 bytes of pa
      BIGSERIAL primary key;
   2. the storage service, started as a process (`modyn-storage`), ingests the folder: the time of the
      UpdateDataset RPC, from files on disk to committed rows (reading, validating, COPY, indexes);
-  3. GetNewDataSince over all keys through gRPC (StorageClient, as the supervisor calls it);
-  4. Get of `get_keys` random keys through gRPC (StorageClient, as the trainer calls it), checked
-     byte for byte against the files.
+  3. GetNewDataSince over all keys through gRPC (StorageClient.new_data_since_arrays: int64 arrays,
+     as services consume bulk keys);
+  4. Get of `get_keys` random keys through gRPC (StorageClient.get_sample_chunks: arrays plus the
+     samples' bytes back to back), checked byte for byte against the files (the first 2,000) and
+     in key order (all).
 Reads are repeated `--repeats` times; the median is reported. The last line is one JSON object.
 """
 
@@ -191,11 +193,10 @@ def main() -> int:
             assert client.dataset_size("criteo_like") == args.records
             print(f"ingestion: {args.records} samples in {ingest_s:.2f} s", flush=True)
 
-            def all_keys() -> list[int]:
-                keys: list[int] = []
-                for chunk_keys, _, _ in client.new_data_since("criteo_like", -1):
-                    keys.extend(chunk_keys)
-                return keys
+            def all_keys() -> np.ndarray:
+                # The array form, as services consume bulk keys: no Python object per key.
+                chunks = list(client.new_data_since_arrays("criteo_like", -1))
+                return np.concatenate([c.keys for c in chunks]) if chunks else np.empty(0, dtype=np.int64)
 
             new_data_s, keys = median_time(all_keys, args.repeats)
             assert len(keys) == args.records
@@ -203,23 +204,20 @@ def main() -> int:
 
             # Expected bytes of every key: keys follow file (path) order, then record order.
             rng = np.random.default_rng(1)
-            key_array = np.asarray(keys, dtype=np.int64)
+            key_array = keys
             order = np.argsort(key_array)
             chosen = rng.choice(len(keys), size=min(args.get_keys, len(keys)), replace=False)
-            wanted = key_array[chosen].tolist()
+            wanted = key_array[chosen]
 
-            def get() -> tuple[list[int], list[bytes], list[int]]:
-                got_keys: list[int] = []
-                got_samples: list[bytes] = []
-                got_labels: list[int] = []
-                for k, s, lbl in client.get_samples("criteo_like", wanted):
-                    got_keys += k
-                    got_samples += s
-                    got_labels += lbl
-                return got_keys, got_samples, got_labels
+            def get() -> list[Any]:
+                # The array form (SampleChunk: keys, labels, sample bytes back to back with offsets).
+                return list(client.get_sample_chunks("criteo_like", wanted))
 
-            get_s, (got_keys, got_samples, got_labels) = median_time(get, args.repeats)
-            assert got_keys == wanted
+            get_s, chunks = median_time(get, args.repeats)
+            got_keys = np.concatenate([c.keys for c in chunks]).tolist()
+            got_samples = [sample for c in chunks for sample in c.samples()]
+            got_labels = np.concatenate([c.labels for c in chunks]).tolist()
+            assert got_keys == wanted.tolist()
             # Check content: the n-th smallest key is the n-th record in path order.
             rank = np.empty(len(keys), dtype=np.int64)
             rank[order] = np.arange(len(keys))

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY (which is 64-bit there); PostgreSQL gets BIGSERIAL.
@@ -31,10 +43,20 @@ class Dataset(StorageBase):
 
 
 class File(StorageBase):
-    """An ingested file. Its presence means all of its samples are in `samples`."""
+    """An ingested file. Its presence means all of its samples are in `samples`.
+
+    It is also the dataset's compact key index: sample i of the file has key `first_key + i`, timestamp
+    `mtime` and label `labels[i]` (packed little-endian int64), unless `has_deletions` says some of its
+    samples were deleted (then `samples` says which remain). Files recorded by older versions have
+    first_key and labels NULL; their samples are found through `samples` alone.
+    """
 
     __tablename__ = "files"
-    __table_args__ = (UniqueConstraint("dataset_id", "path", name="uq_files_dataset_path"),)
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "path", name="uq_files_dataset_path"),
+        Index("ix_files_dataset_mtime_first_key", "dataset_id", "mtime", "first_key"),
+        Index("ix_files_dataset_first_key", "dataset_id", "first_key"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False)
@@ -42,21 +64,22 @@ class File(StorageBase):
     path: Mapped[str] = mapped_column(Text, nullable=False)
     mtime: Mapped[int] = mapped_column(BigInteger, nullable=False)
     number_of_samples: Mapped[int] = mapped_column(Integer, nullable=False)
+    first_key: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    labels: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    has_deletions: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
 
 
 class Sample(StorageBase):
     """One sample. Its `key` is the storage-wide unique sample key, increasing in insertion order.
 
     No foreign keys here on purpose: a per-row FK check would slow bulk ingestion (COPY) several
-    times; the manager keeps samples consistent with files and datasets itself.
+    times; the manager keeps samples consistent with files and datasets itself. No time index either:
+    queries by time go through `files` (one row per file, all of whose samples share its mtime).
     """
 
     __tablename__ = "samples"
-    __table_args__ = (
-        Index("ix_samples_dataset_timestamp_key", "dataset_id", "timestamp", "key"),
-        # AUTOINCREMENT on SQLite: never hand out a key again after the highest one was deleted.
-        {"sqlite_autoincrement": True},
-    )
+    # AUTOINCREMENT on SQLite: never hand out a key again after the highest one was deleted.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     key: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
     dataset_id: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -427,14 +427,7 @@ class StorageManager:
             handle = self._handle(name)
             fs, fw, dataset_id = handle.fs, handle.fw, handle.info.id
             result = UpdateResult()
-            if handle.info.unlogged:
-                with self.db.session() as session:
-                    if self.samples.recover_unlogged(session.connection(), dataset_id):
-                        logger.warning(
-                            "dataset '%s': its UNLOGGED samples were lost in a PostgreSQL crash; "
-                            "its files are ingested anew",
-                            name,
-                        )
+            self._recover_unlogged(handle)
             try:
                 paths = fs.list_files(fw.file_extension)
             except (ValueError, OSError) as exc:
@@ -475,6 +468,26 @@ class StorageManager:
             )
         return result
 
+    def _recover_unlogged(self, handle: _Handle) -> None:
+        """For an UNLOGGED dataset whose samples PostgreSQL emptied in a crash: forget its files too (the
+        caller holds the dataset lock), so that no query serves keys whose samples are gone."""
+        if not handle.info.unlogged:
+            return
+        with self.db.session() as session:
+            if self.samples.recover_unlogged(session.connection(), handle.info.id):
+                logger.warning(
+                    "dataset '%s': its UNLOGGED samples were lost in a PostgreSQL crash; its files are ingested anew",
+                    handle.info.name,
+                )
+
+    def _queryable(self, name: str) -> _Handle:
+        """The dataset's handle for a query; first, for an UNLOGGED dataset, the crash check (one row read)."""
+        handle = self._handle(name)
+        if handle.info.unlogged and self.samples.unlogged_samples_lost(handle.info.id):
+            with self._dataset_lock(name):
+                self._recover_unlogged(handle)
+        return handle
+
     def _inspect(self, fs: FilesystemWrapper, fw: FileWrapper, path: str) -> _PendingFile | str | None:
         """Read and check one new file: the file, None if it must wait, or why it is malformed."""
         try:
@@ -509,16 +522,29 @@ class StorageManager:
         first_key: int | None = None,
         before_commit: Callable[[], object] | None = None,
     ) -> None:
-        """Record files and insert all their samples in one transaction (keys from first_key, if given);
-        `before_commit` runs last inside the transaction (to commit batches in key order)."""
+        """Record files and insert all their samples in one transaction (keys from first_key, if given,
+        else reserved inside it); `before_commit` runs last inside the transaction (to commit batches in
+        key order)."""
+        counts = np.asarray([len(f.labels) for f in files], dtype=np.int64)
         with self.db.session() as session:
             conn = session.connection()
+            if first_key is None:
+                first_key = self.samples.reserve_keys_in(conn, int(counts.sum()))
+            file_first_keys = (first_key + np.cumsum(counts) - counts).tolist()
             file_ids = list(
                 conn.execute(
                     insert(File).returning(File.id, sort_by_parameter_order=True),
                     [
-                        {"dataset_id": dataset_id, "path": f.path, "mtime": f.mtime, "number_of_samples": len(f.labels)}
-                        for f in files
+                        {
+                            "dataset_id": dataset_id,
+                            "path": f.path,
+                            "mtime": f.mtime,
+                            "number_of_samples": len(f.labels),
+                            "first_key": k,
+                            "labels": f.labels.astype("<i8", copy=False).tobytes(),
+                            "has_deletions": False,
+                        }
+                        for f, k in zip(files, file_first_keys, strict=True)
                     ],
                 ).scalars()
             )
@@ -526,7 +552,7 @@ class StorageManager:
                 conn,
                 dataset_id,
                 np.asarray(file_ids, dtype=np.int64),
-                np.asarray([len(f.labels) for f in files], dtype=np.int64),
+                counts,
                 np.asarray([f.mtime for f in files], dtype=np.int64),
                 np.concatenate([f.labels for f in files]).astype(np.int64, copy=False),
                 first_key,
@@ -587,7 +613,7 @@ class StorageManager:
         A dataset's keys increase in commit order, so passing the last key handled as the next after_key
         never skips a sample, whatever its timestamp.
         """
-        dataset_id = self._handle(name).info.id  # raises now, not at the first next()
+        dataset_id = self._queryable(name).info.id  # raises now, not at the first next()
 
         def pages() -> Iterator[KeyPage]:
             after = after_key
@@ -602,7 +628,7 @@ class StorageManager:
         return pages()
 
     def _pages_by_time(self, name: str, start: int | None, end: int | None) -> Iterator[KeyPage]:
-        dataset_id = self._handle(name).info.id  # raises now, not at the first next()
+        dataset_id = self._queryable(name).info.id  # raises now, not at the first next()
 
         def pages() -> Iterator[KeyPage]:
             # Keyset pagination: each page is a short query, so a slow reader holds no connection.
@@ -619,7 +645,7 @@ class StorageManager:
 
     def get_last_key(self, name: str) -> int:
         """The highest key the dataset holds (0 when empty)."""
-        return self.samples.last_key(self._handle(name).info.id)
+        return self.samples.last_key(self._queryable(name).info.id)
 
     def get_samples(self, name: str, keys: Sequence[int] | np.ndarray) -> Iterator[SampleBatch]:
         """Batches of the requested samples, each at most max_message_bytes of sample bytes (or one sample),
@@ -627,7 +653,7 @@ class StorageManager:
 
         Raises UnknownKeysError (before anything is yielded) if a key is not in the dataset.
         """
-        handle = self._handle(name)
+        handle = self._queryable(name)
         requested = np.asarray(keys, dtype=np.int64).reshape(-1)
         unique, first = np.unique(requested, return_index=True)
         wanted = requested[np.sort(first)]
@@ -639,6 +665,15 @@ class StorageManager:
         file_ids = located.file_ids[position]
         indices = located.indices[position]
         labels = located.labels[position]
+        unlabelled = ~located.labelled[position]
+        if unlabelled.any() and not handle.fw.labels_in_records:
+            # The labels of indexed files are packed in their `files` rows.
+            at = np.flatnonzero(unlabelled)
+            at = at[np.argsort(file_ids[at], kind="stable")]
+            packed = self.samples.file_labels(np.unique(file_ids[at]))
+            for group in np.split(at, np.flatnonzero(np.diff(file_ids[at])) + 1):
+                labels[group] = np.frombuffer(packed[int(file_ids[group[0]])], dtype="<i8")[indices[group]]
+            unlabelled[:] = False
         files: dict[int, tuple[str, int]] = {}  # file id -> (path, number of samples)
         distinct = np.unique(file_ids).tolist()
         with self.db.session() as session:
@@ -649,7 +684,7 @@ class StorageManager:
                     )
                 ):
                     files[file_id] = (path, count)
-        return self._read_samples(handle, wanted, file_ids, indices, labels, files)
+        return self._read_samples(handle, wanted, file_ids, indices, labels, unlabelled, files)
 
     def _read_samples(
         self,
@@ -658,6 +693,7 @@ class StorageManager:
         file_ids: np.ndarray,
         indices: np.ndarray,
         labels: np.ndarray,
+        unlabelled: np.ndarray,
         files: dict[int, tuple[str, int]],
     ) -> Iterator[SampleBatch]:
         fs, fw = handle.fs, handle.fw
@@ -668,7 +704,8 @@ class StorageManager:
             except OSError:
                 hints[file_id] = 0  # the read reports the problem
         # Windows of requested keys bound memory; within a window each file is read once.
-        sizes = np.fromiter((hints[f] for f in file_ids.tolist()), dtype=np.int64, count=len(file_ids))
+        distinct, which = np.unique(file_ids, return_inverse=True)
+        sizes = np.asarray([hints[f] for f in distinct.tolist()], dtype=np.int64)[which]
         cumulative = np.cumsum(sizes)
         start = 0
         while start < len(wanted):
@@ -676,7 +713,13 @@ class StorageManager:
             end = int(np.searchsorted(cumulative, base + self.get_window_bytes, side="left")) + 1
             end = min(max(end, start + 1), len(wanted))
             yield from self._emit_window(
-                handle, wanted[start:end], file_ids[start:end], indices[start:end], labels[start:end], files
+                handle,
+                wanted[start:end],
+                file_ids[start:end],
+                indices[start:end],
+                labels[start:end],
+                unlabelled[start:end],
+                files,
             )
             start = end
 
@@ -687,8 +730,10 @@ class StorageManager:
         file_ids: np.ndarray,
         indices: np.ndarray,
         labels: np.ndarray,
+        unlabelled: np.ndarray,
         files: dict[int, tuple[str, int]],
     ) -> Iterator[SampleBatch]:
+        """The samples of one window; labels[i] where not unlabelled[i], else read with the sample."""
         fs, fw = handle.fs, handle.fw
         order = np.argsort(file_ids, kind="stable")
         bounds = np.flatnonzero(np.diff(file_ids[order])) + 1
@@ -698,8 +743,10 @@ class StorageManager:
         def read(positions: np.ndarray) -> Any:
             path = files[int(file_ids[positions[0]])][0]
             try:
+                if fixed is not None and unlabelled[positions].any():
+                    return fw.get_sample_rows_and_labels(fs, path, indices[positions])
                 if fixed is not None:
-                    return fw.get_sample_rows(fs, path, indices[positions])
+                    return fw.get_sample_rows(fs, path, indices[positions]), None
                 return fw.get_samples(fs, path, indices[positions].tolist())
             except (OSError, ValueError, IndexError) as exc:
                 raise SampleReadError(
@@ -710,8 +757,12 @@ class StorageManager:
         parts = list(_ordered_parallel(read, groups, workers, None))
         if fixed is not None:
             rows = np.empty((len(keys), fixed), dtype=np.uint8)
-            for positions, part in zip(groups, parts, strict=True):
+            labels = labels.copy()
+            for positions, (part, part_labels) in zip(groups, parts, strict=True):
                 rows[positions] = part
+                if part_labels is not None:
+                    gaps = unlabelled[positions]
+                    labels[positions[gaps]] = part_labels[gaps]
             per_message = max(1, self.max_message_bytes // max(1, fixed))
             for a in range(0, len(keys), per_message):
                 b = min(a + per_message, len(keys))

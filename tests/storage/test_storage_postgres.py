@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import text
 from storage_test_helpers import BINARY_CONFIG, write_binary
 
 from modyn.common.database import Database
 from modyn.storage.sample_table import UNLOGGED_MARKERS
-from modyn.storage.storage_manager import StorageManager
+from modyn.storage.storage_manager import StorageManager, UnknownKeysError
 
 
 def relations(db: Database, prefix: str) -> dict[str, tuple[str, str]]:
@@ -25,6 +26,12 @@ def relations(db: Database, prefix: str) -> dict[str, tuple[str, str]]:
             {"p": f"{prefix}%"},
         )
         return {name: (kind, persistence) for name, kind, persistence in rows}
+
+
+def indexes(db: Database, table: str) -> set[str]:
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = :t"), {"t": table})
+        return {name for (name,) in rows}
 
 
 def keys_of(manager: StorageManager, name: str) -> list[int]:
@@ -55,6 +62,8 @@ def test_partition_per_dataset(postgres_db_config: dict[str, Any], folder: Path,
             else [f"samples_d{i}_h{r}" for i in ids.values() for r in range(hash_partitions)]
         )
         assert sorted(n for n, (kind, _) in parts.items() if kind == "r") == sorted(expected_leaves)
+        # The primary key is a partition's only index: time queries go through `files`.
+        assert indexes(db, f"samples_d{ids['a']}") == {f"samples_d{ids['a']}_pkey"}
         assert manager.update_dataset("a").num_new_samples == 40
         assert manager.update_dataset("b").num_new_samples == 40
         a_keys, b_keys = keys_of(manager, "a"), keys_of(manager, "b")
@@ -89,6 +98,11 @@ def test_unlogged_dataset_recovers_from_a_postgres_crash(postgres_db_config: dic
         # What PostgreSQL's crash recovery does to unlogged tables: it empties them (the marker too).
         with db.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE samples_d{uid}, {UNLOGGED_MARKERS}"))
+        # The running service notices at the next query: the lost keys are unknown at once, not served
+        # from the files' index (which survives in the logged `files` table) until the next scan.
+        with pytest.raises(UnknownKeysError):
+            list(manager.get_samples("u", old_keys[:1]))
+        assert keys_of(manager, "u") == []
         restarted = StorageManager(db)
         result = restarted.update_dataset("u")  # the next scan notices and ingests the files anew
         assert (result.num_new_files, result.num_new_samples) == (4, 40)
@@ -151,9 +165,41 @@ def test_unpartitioned_samples_table_is_migrated(postgres_db_config: dict[str, A
         assert relations(db, "samples")["samples"][0] == "p"
         assert "samples_unpartitioned" not in relations(db, "samples")
         assert keys_of(manager, "old") == list(range(1, 11))
+        # Its file went into the file index at start-up (keys in sample order), so no time index is needed.
+        assert indexes(db, "samples_d1") == {"samples_d1_pkey"}
+        with db.engine.connect() as conn:
+            first_key, labels, flagged = conn.execute(text("SELECT first_key, labels, has_deletions FROM files")).one()
+        assert (first_key, np.frombuffer(bytes(labels), "<i8").tolist(), flagged) == (1, list(range(10)), False)
+        got = [(k, lbl) for b in manager.get_samples("old", [10, 1]) for k, lbl in zip(b.keys, b.labels, strict=True)]
+        assert got == [(10, 9), (1, 0)]
         result = manager.update_dataset("old")  # the three other files
         assert (result.num_new_files, result.num_new_samples) == (3, 30)
         keys = keys_of(manager, "old")
         assert len(set(keys)) == 40 and min(keys[10:]) > 10  # new keys after the moved ones
+    finally:
+        db.dispose()
+
+
+def test_range_index_of_another_process_notices_removed_files(postgres_db_config: dict[str, Any], folder: Path) -> None:
+    """Process A has a dataset's range index loaded; process B recovers the UNLOGGED dataset after a
+    PostgreSQL crash (forgets its files, ingests them anew under new keys). A's Get then finds the old
+    keys unknown (their files are gone) and serves the new ones."""
+    db = Database(postgres_db_config)
+    try:
+        a = StorageManager(db)
+        a.register_dataset("u", str(folder), "BinaryFileWrapper", BINARY_CONFIG, unlogged=True)
+        a.update_dataset("u")
+        old_keys = keys_of(a, "u")
+        assert len(list(a.get_samples("u", old_keys))) > 0  # A's range index is loaded
+        with db.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE samples_d{a.get_dataset('u').id}, {UNLOGGED_MARKERS}"))
+        b = StorageManager(db)
+        assert b.update_dataset("u").num_new_samples == 40
+        new_keys = keys_of(b, "u")
+        with pytest.raises(UnknownKeysError, match=str(old_keys[0])):
+            list(a.get_samples("u", old_keys[:1]))
+        got = [s for batch in a.get_samples("u", new_keys[::-1]) for s in batch.samples()]
+        assert got == [bytes([f, i]) * 3 for f in reversed(range(4)) for i in reversed(range(10))]
+        assert keys_of(a, "u") == new_keys
     finally:
         db.dispose()

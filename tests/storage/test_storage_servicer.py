@@ -295,6 +295,15 @@ def test_client_follows_a_dataset_by_cursor(client: StorageClient, tmp_path: Pat
     got = list(client.get_samples("live", [keys[2], cursor, keys[0]]))
     assert [len(k) for k, _, _ in got] == [3]  # 6 bytes fit one message of <= 20
     assert got[0] == ([keys[2], cursor, keys[0]], [b"dd", b"aa", b"bb"], [4, 1, 2])
+    # The array forms answer the same, message for message (keys_per_message = 3).
+    for arrays, lists in (
+        (client.new_data_since_arrays("live", 0), client.new_data_since("live", 0)),
+        (client.new_data_after_key_arrays("live", 0), client.new_data_after_key("live", 0)),
+        (client.data_in_interval_arrays("live", 700, 700), client.data_in_interval("live", 700, 700)),
+    ):
+        as_lists = [(a.keys.tolist(), a.timestamps.tolist(), a.labels.tolist()) for a in arrays]
+        assert as_lists == list(lists) and as_lists
+    assert [len(a) for a in client.new_data_since_arrays("live", 0)] == [3, 1]
 
 
 def test_get_last_key_of_unknown_dataset(stub: StorageStub) -> None:

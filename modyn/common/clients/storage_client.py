@@ -33,9 +33,25 @@ class SampleChunk:
         return [data[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
+@dataclass
+class KeyArrays:
+    """One key message as int64 arrays of equal length (no Python object per key)."""
+
+    keys: np.ndarray
+    timestamps: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
 def _ints(data: bytes) -> np.ndarray:
     """A packed_* field: little-endian int64 values."""
     return np.frombuffer(data, dtype="<i8")
+
+
+def _key_arrays(response: Any) -> KeyArrays:
+    return KeyArrays(_ints(response.packed_keys), _ints(response.packed_timestamps), _ints(response.packed_labels))
 
 
 def _key_chunk(response: Any) -> KeyChunk:
@@ -110,6 +126,28 @@ class StorageClient(LazyStubClient):
         )
         for r in self.stub.GetDataInInterval(request, timeout=LONG_DEADLINE_S):
             yield _key_chunk(r)
+
+    # Array forms of the key streams: how services should consume bulk keys (read-only int64 arrays).
+
+    def new_data_since_arrays(self, dataset_id: str, timestamp: int) -> Iterator[KeyArrays]:
+        """new_data_since, each message as arrays."""
+        request = pb.GetNewDataSinceRequest(dataset_id=dataset_id, timestamp=timestamp, packed=True)
+        for r in self.stub.GetNewDataSince(request, timeout=LONG_DEADLINE_S):
+            yield _key_arrays(r)
+
+    def new_data_after_key_arrays(self, dataset_id: str, after_key: int) -> Iterator[KeyArrays]:
+        """new_data_after_key, each message as arrays."""
+        request = pb.GetNewDataSinceRequest(dataset_id=dataset_id, after_key=after_key, packed=True)
+        for r in self.stub.GetNewDataSince(request, timeout=LONG_DEADLINE_S):
+            yield _key_arrays(r)
+
+    def data_in_interval_arrays(self, dataset_id: str, start: int, end: int) -> Iterator[KeyArrays]:
+        """data_in_interval, each message as arrays."""
+        request = pb.GetDataInIntervalRequest(
+            dataset_id=dataset_id, start_timestamp=start, end_timestamp=end, packed=True
+        )
+        for r in self.stub.GetDataInInterval(request, timeout=LONG_DEADLINE_S):
+            yield _key_arrays(r)
 
     def get_sample_chunks(self, dataset_id: str, keys: Sequence[int] | np.ndarray) -> Iterator[SampleChunk]:
         """The requested samples (each key once, in request order) as array chunks, one per Get message."""

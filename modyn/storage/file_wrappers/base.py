@@ -28,6 +28,8 @@ class FileWrapper(ABC):
     config_keys: ClassVar[dict[str, tuple[Any, Any]]]
 
     REQUIRED: ClassVar[object] = object()
+    # True where each sample's label is stored with its bytes (get_sample_rows_and_labels reads both).
+    labels_in_records: ClassVar[bool] = False
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = self._validated(config)
@@ -82,6 +84,12 @@ class FileWrapper(ABC):
     def get_sample_rows(self, fs: FilesystemWrapper, path: str, indices: np.ndarray) -> np.ndarray:
         """For fixed-size formats: the samples at `indices` as a (len(indices), fixed_sample_size) uint8 array."""
         raise NotImplementedError(f"{self.type_name} has no fixed sample size")
+
+    def get_sample_rows_and_labels(
+        self, fs: FilesystemWrapper, path: str, indices: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """get_sample_rows plus the int64 labels of those samples, where labels_in_records."""
+        raise NotImplementedError(f"{self.type_name} keeps no labels with its samples")
 
     @abstractmethod
     def get_samples(self, fs: FilesystemWrapper, path: str, indices: Sequence[int]) -> list[bytes]:

@@ -10,9 +10,6 @@ import numpy as np
 from modyn.storage.file_wrappers.base import FileWrapper, MalformedFileError
 from modyn.storage.filesystem_wrappers.base import FilesystemWrapper
 
-# Reading the whole file beats many seeks once this share of its records is wanted.
-WHOLE_FILE_READ_SHARE = 0.25
-
 
 class BinaryFileWrapper(FileWrapper):
     """Each record is `record_size` bytes: the first `label_size` bytes are an unsigned integer label
@@ -23,6 +20,7 @@ class BinaryFileWrapper(FileWrapper):
     """
 
     type_name = "BinaryFileWrapper"
+    labels_in_records = True
     config_keys = {
         "file_extension": (str, FileWrapper.REQUIRED),
         "record_size": (int, FileWrapper.REQUIRED),
@@ -58,16 +56,21 @@ class BinaryFileWrapper(FileWrapper):
     def get_label_array(self, fs: FilesystemWrapper, path: str) -> np.ndarray:
         data = fs.read(path)
         count = self._checked_count(len(data))
-        label_bytes = np.frombuffer(data, dtype=np.uint8).reshape(count, self.record_size)[:, : self.label_size]
+        labels = self._labels_of(np.frombuffer(data, dtype=np.uint8).reshape(count, self.record_size))
+        if self.label_size == 8 and count and int(labels.view(np.uint64).max()) >= 2**63:
+            raise MalformedFileError("a label does not fit in int64")
+        return labels
+
+    def _labels_of(self, records: np.ndarray) -> np.ndarray:
+        """The labels of (n, record_size) uint8 records as int64 (8-byte labels >= 2**63 wrap around)."""
+        count = len(records)
+        label_bytes = records[:, : self.label_size]
         if self.byteorder == "big":
             label_bytes = label_bytes[:, ::-1]
         # Little-endian bytes padded to 8 make an unsigned 64-bit integer, for any label_size.
         padded = np.zeros((count, 8), dtype=np.uint8)
         padded[:, : self.label_size] = label_bytes
-        labels = padded.view("<u8").reshape(count)
-        if self.label_size == 8 and count and int(labels.max()) >= 2**63:
-            raise MalformedFileError("a label does not fit in int64")
-        return labels.astype(np.int64)
+        return padded.view("<i8").reshape(count).astype(np.int64)
 
     @property
     def fixed_sample_size(self) -> int:
@@ -78,21 +81,24 @@ class BinaryFileWrapper(FileWrapper):
         return [row.tobytes() for row in rows]
 
     def get_sample_rows(self, fs: FilesystemWrapper, path: str, indices: np.ndarray) -> np.ndarray:
-        size = fs.size(path)
-        count = self._checked_count(size)
+        return self._records(fs, path, indices)[:, self.label_size :]
+
+    def get_sample_rows_and_labels(
+        self, fs: FilesystemWrapper, path: str, indices: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        records = self._records(fs, path, indices)
+        return records[:, self.label_size :], self._labels_of(records)
+
+    def _records(self, fs: FilesystemWrapper, path: str, indices: np.ndarray) -> np.ndarray:
+        count = self._checked_count(fs.size(path))
+        indices = np.asarray(indices, dtype=np.int64)
         if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= count):
             bad = int(indices[(indices < 0) | (indices >= count)][0])
             raise IndexError(f"{path}: record {bad} out of range (file has {count})")
-        rs, ls = self.record_size, self.label_size
-        distinct = len(np.unique(indices))
-        # One whole read beats many range requests unless few of a large file's records are wanted.
-        if distinct >= WHOLE_FILE_READ_SHARE * count or size <= distinct * fs.request_cost_bytes:
-            data = fs.read(path)
-            if len(data) != size:
-                raise OSError(f"{path}: changed while being read ({len(data)} bytes, expected {size})")
-            return np.frombuffer(data, dtype=np.uint8).reshape(count, rs)[indices, ls:]
-        chunks = fs.read_ranges(path, [(int(i) * rs + ls, rs - ls) for i in indices])
-        return np.frombuffer(b"".join(chunks), dtype=np.uint8).reshape(len(indices), rs - ls)
+        records = fs.read_records(path, self.record_size, indices)
+        if records.shape != (len(indices), self.record_size):
+            raise OSError(f"{path}: changed while being read")
+        return records
 
     def sample_size_hint(self, fs: FilesystemWrapper, path: str, number_of_samples: int) -> int:
         return self.record_size - self.label_size

@@ -6,6 +6,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import numpy as np
+
+# read_records reads the whole file once this share of its records is wanted.
+WHOLE_FILE_READ_SHARE = 0.25
+
 
 class PathOutsideDatasetError(ValueError):
     """A path would leave the dataset's base_path (e.g. via '..' or a symlink)."""
@@ -65,3 +70,18 @@ class FilesystemWrapper(ABC):
     @abstractmethod
     def read_ranges(self, path: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
         """The bytes of each (offset, length) range, opening the file once."""
+
+    def read_records(self, path: str, record_size: int, indices: np.ndarray) -> np.ndarray:
+        """Records `indices` (in bounds) of a file of fixed-size records, as a (len(indices), record_size)
+        uint8 array. Here: one whole read, or ranges when few of a large file's records are wanted;
+        local files override it with a memory map."""
+        size = self.size(path)
+        distinct = len(np.unique(indices))
+        # One whole read beats many range requests unless few of a large file's records are wanted.
+        if distinct >= WHOLE_FILE_READ_SHARE * (size // record_size) or size <= distinct * self.request_cost_bytes:
+            data = self.read(path)
+            if len(data) != size:
+                raise OSError(f"{path}: changed while being read ({len(data)} bytes, expected {size})")
+            return np.frombuffer(data, dtype=np.uint8).reshape(-1, record_size)[indices]
+        chunks = self.read_ranges(path, [(int(i) * record_size, record_size) for i in indices.tolist()])
+        return np.frombuffer(b"".join(chunks), dtype=np.uint8).reshape(len(indices), record_size)
