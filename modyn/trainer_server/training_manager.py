@@ -1,11 +1,11 @@
-"""The trainer server's logic: start training jobs as spawned processes, report on them, upload
-their final models. No gRPC here; the servicer is a thin adapter over this class."""
+"""The trainer server's logic: start training jobs as processes (forked from a fork server that has
+torch loaded), report on them, upload their final models. No gRPC here; the servicer is a thin
+adapter over this class."""
 
 from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import queue
 import threading
@@ -15,6 +15,7 @@ from typing import Any
 
 from modyn.common.clients.model_storage_client import ModelStorageClient
 from modyn.common.clients.selector_client import SelectorClient
+from modyn.common.job_processes import job_context
 from modyn.config import ConfigError, validate_pipeline_config
 from modyn.trainer_server.trainer import ProgressBoard, TrainingJobSpec, run_training_process
 
@@ -78,7 +79,7 @@ class _Job:
 
 
 class TrainingManager:
-    """Runs one spawned process per training job and keeps each job's state by training id.
+    """Runs one process per training job and keeps each job's state by training id.
 
     Jobs live in memory; the id counter is kept in the scratch directory so that ids are not
     reused after a restart (a stale id then answers 'unknown' instead of another job's state).
@@ -94,7 +95,7 @@ class TrainingManager:
         self.metadata_processor = address("metadata_processor")
         self.scratch_directory = Path(system_config["trainer_server"]["scratch_directory"])
         self.scratch_directory.mkdir(parents=True, exist_ok=True)
-        self._context = multiprocessing.get_context("spawn")
+        self._context = job_context(["modyn.trainer_server.trainer"])
         self._jobs: dict[int, _Job] = {}
         self._lock = threading.Lock()
         self._next_id = self._read_counter()
