@@ -139,6 +139,18 @@ def test_experiment_with_an_initial_training_on_everything(experiment: Superviso
         assert {"time_train_s", "time_wait_data_s"} <= set(t["training"])
     assert len({t["model_id"] for t in triggers}) == 2
 
+    # where the wall time went: the supervisor's phases plus each job's own split, within the run's wall time
+    breakdown = log["time_breakdown"]
+    phases = breakdown["phases_s"]
+    assert {"training steps", "training: job start and polling", "selection", "evaluation after triggers"} <= set(
+        phases
+    )
+    steps = sum(t["training"]["time_train_s"] for t in triggers)
+    assert abs(phases["training steps"] - steps) < 0.01
+    assert sum(phases.values()) <= breakdown["wall_s"] + 0.01
+    assert breakdown["outside_training_steps_share"] == round(1 - phases["training steps"] / breakdown["wall_s"], 4)
+    assert "outside training steps" in experiment.stdout()
+
     # progress as JSON lines (stdout is a file), then the summary table
     names = [e["event"] for e in json_events(experiment.stdout())]
     assert names[0] == "pipeline_started" and names[-1] == "pipeline_done"
