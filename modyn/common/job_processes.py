@@ -15,7 +15,7 @@ import multiprocessing
 import threading
 from collections.abc import Iterable
 from multiprocessing import forkserver
-from multiprocessing.context import BaseContext
+from multiprocessing.context import ForkServerContext
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ _preload: list[str] = []
 _lock = threading.Lock()
 
 
-def job_context(preload: Iterable[str] = ()) -> BaseContext:
+def job_context(preload: Iterable[str] = ()) -> ForkServerContext:
     """The multiprocessing context for job processes; its fork server preloads BASE_PRELOAD and `preload`
     (modules whose import must not create gRPC channels or servers), and is started in the background
     so that the first job does not wait for it."""

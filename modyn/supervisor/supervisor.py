@@ -442,6 +442,7 @@ class Supervisor:
                         break
                     if self._abandon_now():
                         logger.warning("abandoning training %d of trigger %d", training_id, trigger_id)
+                        self.trainer.stop_training(training_id)
                         raise TriggerAbandoned()
                     time.sleep(POLL_INTERVAL_S)
         training: dict[str, Any] = {

@@ -253,6 +253,18 @@ class TrainingManager:
             record_loss_every=int(job.extras.get("record_loss_every", 0)),
         )
 
+    def stop_training(self, training_id: int) -> bool:
+        """End a running job: SIGTERM, then SIGKILL after a grace period (its DataLoader workers see their
+        parent go and exit). True when it was running; afterwards it reports failed, "stopped on request"."""
+        job = self._job(training_id)
+        with job.lock:
+            if self._refresh(job) is not None:
+                return False
+            job.process.terminate()
+            self._reap_terminated(job, f"training {training_id} was stopped on request")
+        logger.info("training %d stopped on request", training_id)
+        return True
+
     # --- final model --------------------------------------------------------------------------
 
     def store_final_model(self, training_id: int) -> int:
@@ -304,12 +316,18 @@ class TrainingManager:
                 logger.info("terminating training %d", job.spec.training_id)
                 job.process.terminate()
         for job in jobs:
+            self._reap_terminated(job, "the trainer server shut down during training")
+
+    @staticmethod
+    def _reap_terminated(job: _Job, error: str) -> None:
+        """Wait for a terminated job's process (SIGKILL after a grace period); a job without an outcome yet
+        then failed with `error`, and its output files go."""
+        job.process.join(timeout=_TERMINATE_GRACE_S)
+        if job.process.is_alive():
+            job.process.kill()
             job.process.join(timeout=_TERMINATE_GRACE_S)
-            if job.process.is_alive():
-                job.process.kill()
-                job.process.join(timeout=_TERMINATE_GRACE_S)
-            if job.outcome is None:
-                job.outcome = "failed"
-                job.error = "the trainer server shut down during training"
-                job.spec.model_path.unlink(missing_ok=True)
-                job.spec.selection_path.unlink(missing_ok=True)
+        if job.outcome is None:
+            job.outcome = "failed"
+            job.error = error
+            job.spec.model_path.unlink(missing_ok=True)
+            job.spec.selection_path.unlink(missing_ok=True)
