@@ -109,12 +109,14 @@ def write_report(log: dict[str, Any], path: Path) -> Path:
 
     shares = {k: v for k, v in time_shares(log).items() if v > 0}
     if shares:
-        ax_share.pie(
-            list(shares.values()),
-            labels=[f"{k}\n{v:.1f} s" for k, v in shares.items()],
-            autopct="%1.0f%%",
-            startangle=90,
-        )
+        # Horizontal bars, largest on top: readable however many small phases there are.
+        names = list(shares)[::-1]
+        seconds = [shares[n] for n in names]
+        total = sum(seconds)
+        bars = ax_share.barh(names, seconds, color="tab:blue")
+        ax_share.bar_label(bars, labels=[f"{v:.1f} s ({100 * v / total:.0f} %)" for v in seconds], padding=3)
+        ax_share.set_xlabel("seconds")
+        ax_share.set_xlim(0, max(seconds) * 1.3)
     ax_share.set_title("where the run's time went")
     fig.tight_layout()
     tmp = path.with_name(path.name + ".tmp.png")
