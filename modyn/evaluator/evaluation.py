@@ -1,4 +1,5 @@
-"""One evaluation job, run in its own spawned process: fetch the model, stream the samples, update the metrics.
+"""One evaluation job, run in its own process (forked from the job fork server): fetch the model, stream
+the samples, update the metrics.
 
 The parent hands over an `EvaluationJob` (picklable: the clients pickle as host and port) and a queue;
 the job reports back through the queue:

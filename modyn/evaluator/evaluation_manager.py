@@ -1,4 +1,4 @@
-"""Evaluation jobs by id: checks a request, snapshots the keys to evaluate, runs the job in a spawned
+"""Evaluation jobs by id: checks a request, snapshots the keys to evaluate, runs the job in a
 process, and collects its progress and result."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import array
 import itertools
 import logging
-import multiprocessing
 import queue
 import threading
 import time
@@ -20,14 +19,12 @@ from modyn.common.clients import describe_rpc_error
 from modyn.common.clients.model_storage_client import ModelStorageClient
 from modyn.common.clients.storage_client import StorageClient
 from modyn.common.data import DataConfigError, build_bytes_parser, build_transform
+from modyn.common.job_processes import job_context
 from modyn.common.user_functions import UserFunctionError, compile_user_function
 from modyn.evaluator.evaluation import DEFAULT_KEYS_PER_GET, EvaluationJob, run_evaluation
 from modyn.evaluator.metrics import parse_metric_configs, result_names
 
 logger = logging.getLogger(__name__)
-
-# Training and evaluation processes are spawned, never forked: gRPC state does not survive a fork.
-_SPAWN = multiprocessing.get_context("spawn")
 
 
 class InvalidEvaluationRequest(ValueError):
@@ -106,6 +103,7 @@ class EvaluationManager:
         self._ids = itertools.count(1)
         self._jobs: dict[int, _Job] = {}
         self._lock = threading.Lock()
+        self._context = job_context(["modyn.evaluator.evaluation"])
 
     def start(self, request: EvaluationRequest) -> tuple[int, int]:
         """Check the request, snapshot the keys, start the job; return (evaluation id, number of samples).
@@ -144,8 +142,8 @@ class EvaluationManager:
             evaluation_transformer_function=request.evaluation_transformer_function,
             transformations=list(request.transformations or []),
         )
-        reports = _SPAWN.Queue()
-        process = _SPAWN.Process(
+        reports = self._context.Queue()
+        process = self._context.Process(
             target=run_evaluation, args=(job, reports), name=f"evaluation-{evaluation_id}", daemon=True
         )
         process.start()

@@ -89,3 +89,15 @@ class StoreFinalModelResponse(_message.Message):
     valid_state: bool
     model_id: int
     def __init__(self, valid_state: _Optional[bool] = ..., model_id: _Optional[int] = ...) -> None: ...
+
+class StopTrainingRequest(_message.Message):
+    __slots__ = ("training_id",)
+    TRAINING_ID_FIELD_NUMBER: _ClassVar[int]
+    training_id: int
+    def __init__(self, training_id: _Optional[int] = ...) -> None: ...
+
+class StopTrainingResponse(_message.Message):
+    __slots__ = ("stopped",)
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
+    stopped: bool
+    def __init__(self, stopped: _Optional[bool] = ...) -> None: ...

@@ -50,6 +50,11 @@ class TrainerServerStub:
                 request_serializer=modyn_dot_generated_dot_trainer__server__pb2.StoreFinalModelRequest.SerializeToString,
                 response_deserializer=modyn_dot_generated_dot_trainer__server__pb2.StoreFinalModelResponse.FromString,
                 _registered_method=True)
+        self.StopTraining = channel.unary_unary(
+                '/modyn.trainer_server.TrainerServer/StopTraining',
+                request_serializer=modyn_dot_generated_dot_trainer__server__pb2.StopTrainingRequest.SerializeToString,
+                response_deserializer=modyn_dot_generated_dot_trainer__server__pb2.StopTrainingResponse.FromString,
+                _registered_method=True)
 
 
 class TrainerServerServicer:
@@ -75,6 +80,14 @@ class TrainerServerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StopTraining(self, request, context):
+        """End a running job now (its process and DataLoader workers); it then reports failed with
+        "stopped on request". Stopping a job that already ended changes nothing (safe to retry).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrainerServerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +105,11 @@ def add_TrainerServerServicer_to_server(servicer, server):
                     servicer.StoreFinalModel,
                     request_deserializer=modyn_dot_generated_dot_trainer__server__pb2.StoreFinalModelRequest.FromString,
                     response_serializer=modyn_dot_generated_dot_trainer__server__pb2.StoreFinalModelResponse.SerializeToString,
+            ),
+            'StopTraining': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopTraining,
+                    request_deserializer=modyn_dot_generated_dot_trainer__server__pb2.StopTrainingRequest.FromString,
+                    response_serializer=modyn_dot_generated_dot_trainer__server__pb2.StopTrainingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -176,6 +194,33 @@ class TrainerServer:
             '/modyn.trainer_server.TrainerServer/StoreFinalModel',
             modyn_dot_generated_dot_trainer__server__pb2.StoreFinalModelRequest.SerializeToString,
             modyn_dot_generated_dot_trainer__server__pb2.StoreFinalModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopTraining(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modyn.trainer_server.TrainerServer/StopTraining',
+            modyn_dot_generated_dot_trainer__server__pb2.StopTrainingRequest.SerializeToString,
+            modyn_dot_generated_dot_trainer__server__pb2.StopTrainingResponse.FromString,
             options,
             channel_credentials,
             insecure,

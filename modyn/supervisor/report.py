@@ -2,9 +2,8 @@
 
 Panels: (1) evaluation metrics per trigger (one line per dataset/metric) with the training loss (first
 and last epoch) on a second axis; (2) the triggers on the sample-time axis: each trigger's range of new
-samples as a bar, its firing point as a line; (3) the share of the run's wall time spent training vs
-waiting for data (from the trainer's time breakdown when present) vs everything else (replay, selection,
-evaluation, waiting for new data).
+samples as a bar, its firing point as a line; (3) the share of the run's wall time per phase (the log's
+`time_breakdown`: training steps, waiting for data, job start, selection, evaluation, ...).
 """
 
 from __future__ import annotations
@@ -22,7 +21,16 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
 
 
 def time_shares(log: dict[str, Any]) -> dict[str, float]:
-    """Seconds spent training, waiting for data inside training, and on the rest of the run."""
+    """Seconds per phase of the run: the supervisor's `time_breakdown` (phases under 2 % of the wall time
+    folded into `other`) or, for logs without one, training / waiting for data / the rest."""
+    breakdown = log.get("time_breakdown")
+    if breakdown:
+        run_s = float(breakdown["wall_s"]) or 1.0
+        shares: dict[str, float] = {}
+        for phase, seconds in breakdown["phases_s"].items():
+            name = phase if seconds >= 0.02 * run_s else "other"
+            shares[name] = round(shares.get(name, 0.0) + seconds, 3)
+        return shares
     training = [t["training"] for t in log["triggers"] if t.get("training")]
     train = sum(t.get("time_train_s", t.get("duration_s", 0.0)) for t in training)
     wait = sum(t.get("time_wait_data_s", 0.0) for t in training)
@@ -101,12 +109,14 @@ def write_report(log: dict[str, Any], path: Path) -> Path:
 
     shares = {k: v for k, v in time_shares(log).items() if v > 0}
     if shares:
-        ax_share.pie(
-            list(shares.values()),
-            labels=[f"{k}\n{v:.1f} s" for k, v in shares.items()],
-            autopct="%1.0f%%",
-            startangle=90,
-        )
+        # Horizontal bars, largest on top: readable however many small phases there are.
+        names = list(shares)[::-1]
+        seconds = [shares[n] for n in names]
+        total = sum(seconds)
+        bars = ax_share.barh(names, seconds, color="tab:blue")
+        ax_share.bar_label(bars, labels=[f"{v:.1f} s ({100 * v / total:.0f} %)" for v in seconds], padding=3)
+        ax_share.set_xlabel("seconds")
+        ax_share.set_xlim(0, max(seconds) * 1.3)
     ax_share.set_title("where the run's time went")
     fig.tight_layout()
     tmp = path.with_name(path.name + ".tmp.png")

@@ -29,6 +29,7 @@ from modyn.supervisor.models import SupervisorBase, SupervisorTrigger
 from modyn.supervisor.pipeline_log import PipelineLog
 from modyn.supervisor.progress import Progress
 from modyn.supervisor.report import write_report
+from modyn.supervisor.time_breakdown import TimeBreakdown
 from modyn.supervisor.triggers import build_trigger
 from modyn.supervisor.triggers.abstract_trigger import drive
 from modyn.supervisor.triggers.context import TrainingOutcome, TriggerContext
@@ -36,7 +37,8 @@ from modyn.supervisor.triggers.context import TrainingOutcome, TriggerContext
 logger = logging.getLogger(__name__)
 
 SERVICES = ["storage", "selector", "trainer_server", "metadata_processor", "model_storage", "evaluator"]
-POLL_INTERVAL_S = 0.2
+# Status polls are cheap; a short interval keeps the gap between a job's end and the next step small.
+POLL_INTERVAL_S = 0.05
 MAX_TIMESTAMP = 2**62
 INITIAL_MODES = ("ignore", "train_on_everything", "replay")
 STOP_POLICIES = ("finish", "abandon")
@@ -113,6 +115,7 @@ class Supervisor:
         self.previous_model_id: int | None = None
         self.num_triggers = 0
         self._seen = 0
+        self.times = TimeBreakdown()  # restarted by setup()
         self._pending_first_ts: int | None = None
         self._pending_last_ts: int | None = None
         self._db: Database | None = None
@@ -142,6 +145,7 @@ class Supervisor:
     # ---- the run ----
 
     def setup(self, mode: str) -> None:
+        self.times = TimeBreakdown()
         self.check_cluster()
         self.check_datasets()
         self._db = Database(self.system["metadata_database"])
@@ -168,16 +172,16 @@ class Supervisor:
         assert self.log is not None
         with self._run_guard():
             dataset_id = self.pipeline["data"]["dataset_id"]
-            with calling("storage"):
+            with calling("storage"), self.times.phase("reading data from storage"):
                 self.storage.update_dataset(dataset_id)
             stopped = self._initial_pass(start - 1, maximum_triggers) if start > 0 else False
             if not stopped:
-                with calling("storage"):
+                with calling("storage"), self.times.phase("reading data from storage"):
                     end = MAX_TIMESTAMP if stop is None else stop
                     chunks = list(self.storage.data_in_interval(dataset_id, start, end))
                 self._replay(chunks, "replay", maximum_triggers)
             if self.stop_reason != "signal":
-                with calling("evaluator"):
+                with calling("evaluator"), self.times.phase("evaluation matrix"):
                     self.log.data.update(self.evaluation.after_pipeline(self.log.triggers))
             self.log.data["stop_reason"] = self.stop_reason or "end of data"
         return self.log
@@ -209,7 +213,8 @@ class Supervisor:
                         if self._feed(keys, timestamps, labels, maximum_triggers):
                             self.stop_requested.set()
                             break
-                self.stop_requested.wait(poll_interval_s)
+                with self.times.phase("waiting for new data"):
+                    self.stop_requested.wait(poll_interval_s)
             self.log.data["stop_reason"] = self.stop_reason or "signal"
         return self.log
 
@@ -243,6 +248,7 @@ class Supervisor:
 
     def _write_report(self) -> None:
         assert self.log is not None and self.report_path is not None
+        self.log.data["time_breakdown"] = self.times.summary()
         try:
             write_report(self.log.data, self.report_path)
             self.log.data["report"] = str(self.report_path)
@@ -260,7 +266,7 @@ class Supervisor:
         if self.initial_mode == "ignore" or existing_until < 0:
             return False
         dataset_id = self.pipeline["data"]["dataset_id"]
-        with calling("storage"):
+        with calling("storage"), self.times.phase("reading data from storage"):
             chunks = list(self.storage.data_in_interval(dataset_id, 0, existing_until))
         if max_key is not None:
             chunks = [_keep(chunk, [k <= max_key for k in chunk[0]]) for chunk in chunks]
@@ -273,7 +279,7 @@ class Supervisor:
         assert self.pipeline_id is not None
         # train_on_everything: every existing sample goes to the selector; one trigger trains on all of them
         chunks = [c for c in chunks if c[0]]
-        with calling("selector"):
+        with calling("selector"), self.times.phase("selection"):
             for keys, timestamps, labels in chunks[:-1]:
                 self.selector.inform_data(self.pipeline_id, keys, timestamps, labels)
                 self._track_range(timestamps)
@@ -321,7 +327,7 @@ class Supervisor:
         def on_fire(end: int, info: dict[str, Any]) -> bool:
             nonlocal informed
             self._track_range(timestamps[informed:end])
-            with calling("selector"):
+            with calling("selector"), self.times.phase("selection"):
                 trigger_id, num_samples, num_partitions = self.selector.inform_data_and_trigger(
                     pipeline_id, keys[informed:end], timestamps[informed:end], labels[informed:end]
                 )
@@ -334,7 +340,7 @@ class Supervisor:
             return True
         if informed < len(keys):
             self._track_range(timestamps[informed:])
-            with calling("selector"):
+            with calling("selector"), self.times.phase("selection"):
                 self.selector.inform_data(pipeline_id, keys[informed:], timestamps[informed:], labels[informed:])
             self._seen += len(keys) - informed
         return False
@@ -390,7 +396,7 @@ class Supervisor:
         try:
             if num_samples > 0:
                 entry["training"] = self._train(trigger_id, num_samples)
-                with calling("trainer server"):
+                with calling("trainer server"), self.times.phase("storing models"):
                     entry["model_id"] = self.trainer.store_final_model(entry["training"].pop("training_id"))
                 self.previous_model_id = entry["model_id"]
                 self._record(trigger_id, "stored", entry)
@@ -398,7 +404,8 @@ class Supervisor:
                 if self.context is not None:
                     self.context.latest_model_id = entry["model_id"]
                 self.trigger.inform_new_model(outcome)
-                entry["evaluation"] = self._evaluate(entry)
+                with self.times.phase("evaluation after triggers"):
+                    entry["evaluation"] = self._evaluate(entry)
                 self._record(trigger_id, "evaluated", entry)
         except TriggerAbandoned:
             entry["abandoned"] = True
@@ -409,7 +416,8 @@ class Supervisor:
         self.num_triggers += 1
         self._announce(entry)
         if self.log.data["mode"] == "production" and not entry.get("abandoned"):
-            self._write_report()
+            with self.times.phase("drawing the report"):
+                self._write_report()
 
     def _abandon_now(self) -> bool:
         return self.stop_requested.is_set() and (self.stop_policy == "abandon" or self.signals_received >= 2)
@@ -418,6 +426,7 @@ class Supervisor:
         assert self.pipeline_id is not None
         previous = self.previous_model_id if self.pipeline["training"]["use_previous_model"] else None
         epochs = self.pipeline["training"]["epochs_per_trigger"]
+        requested = time.monotonic()
         with calling("trainer server"):
             training_id = self.trainer.start_training(self.pipeline_id, trigger_id, self.pipeline, previous)
             desc = f"trigger {self.num_triggers} training"
@@ -433,6 +442,7 @@ class Supervisor:
                         break
                     if self._abandon_now():
                         logger.warning("abandoning training %d of trigger %d", training_id, trigger_id)
+                        self.trainer.stop_training(training_id)
                         raise TriggerAbandoned()
                     time.sleep(POLL_INTERVAL_S)
         training: dict[str, Any] = {
@@ -447,6 +457,7 @@ class Supervisor:
             value = _status_field(status, name)
             if value is not None:
                 training[name] = round(float(value), 3)
+        self.times.add_training_job(time.monotonic() - requested, training)
         curve = _status_field(status, "loss_curve")
         if curve:
             training["loss_curve"] = [round(float(v), 6) for v in curve]
@@ -530,6 +541,13 @@ class Supervisor:
         lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
         if any(t.get("initial") for t in triggers):
             lines.append("(* the initial pass over the data that existed before the start)")
+        breakdown = self.log.data.get("time_breakdown")
+        if breakdown:
+            top = list(breakdown["phases_s"].items())[:4]
+            lines.append(
+                f"time: {breakdown['wall_s']:.1f} s in all, {100 * breakdown['outside_training_steps_share']:.0f} %"
+                " outside training steps; largest phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in top)
+            )
         lines.append(f"pipeline log: {self.log.path}")
         if "report" in self.log.data:
             lines.append(f"report: {self.log.data['report']}")

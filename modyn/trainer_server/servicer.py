@@ -76,6 +76,15 @@ class TrainerServerServicer(TrainerServerServicerBase):
             record_loss_every=s.record_loss_every,
         )
 
+    def StopTraining(  # noqa: N802
+        self, request: pb.StopTrainingRequest, context: grpc.ServicerContext
+    ) -> pb.StopTrainingResponse:
+        try:
+            stopped = self.manager.stop_training(request.training_id)
+        except UnknownTrainingError as exc:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        return pb.StopTrainingResponse(stopped=stopped)
+
     def StoreFinalModel(  # noqa: N802
         self, request: pb.StoreFinalModelRequest, context: grpc.ServicerContext
     ) -> pb.StoreFinalModelResponse:

@@ -1,11 +1,11 @@
-"""The trainer server's logic: start training jobs as spawned processes, report on them, upload
-their final models. No gRPC here; the servicer is a thin adapter over this class."""
+"""The trainer server's logic: start training jobs as processes (forked from a fork server that has
+torch loaded), report on them, upload their final models. No gRPC here; the servicer is a thin
+adapter over this class."""
 
 from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import queue
 import threading
@@ -15,6 +15,7 @@ from typing import Any
 
 from modyn.common.clients.model_storage_client import ModelStorageClient
 from modyn.common.clients.selector_client import SelectorClient
+from modyn.common.job_processes import job_context
 from modyn.config import ConfigError, validate_pipeline_config
 from modyn.trainer_server.trainer import ProgressBoard, TrainingJobSpec, run_training_process
 
@@ -78,7 +79,7 @@ class _Job:
 
 
 class TrainingManager:
-    """Runs one spawned process per training job and keeps each job's state by training id.
+    """Runs one process per training job and keeps each job's state by training id.
 
     Jobs live in memory; the id counter is kept in the scratch directory so that ids are not
     reused after a restart (a stale id then answers 'unknown' instead of another job's state).
@@ -94,7 +95,7 @@ class TrainingManager:
         self.metadata_processor = address("metadata_processor")
         self.scratch_directory = Path(system_config["trainer_server"]["scratch_directory"])
         self.scratch_directory.mkdir(parents=True, exist_ok=True)
-        self._context = multiprocessing.get_context("spawn")
+        self._context = job_context(["modyn.trainer_server.trainer"])
         self._jobs: dict[int, _Job] = {}
         self._lock = threading.Lock()
         self._next_id = self._read_counter()
@@ -252,6 +253,18 @@ class TrainingManager:
             record_loss_every=int(job.extras.get("record_loss_every", 0)),
         )
 
+    def stop_training(self, training_id: int) -> bool:
+        """End a running job: SIGTERM, then SIGKILL after a grace period (its DataLoader workers see their
+        parent go and exit). True when it was running; afterwards it reports failed, "stopped on request"."""
+        job = self._job(training_id)
+        with job.lock:
+            if self._refresh(job) is not None:
+                return False
+            job.process.terminate()
+            self._reap_terminated(job, f"training {training_id} was stopped on request")
+        logger.info("training %d stopped on request", training_id)
+        return True
+
     # --- final model --------------------------------------------------------------------------
 
     def store_final_model(self, training_id: int) -> int:
@@ -303,12 +316,18 @@ class TrainingManager:
                 logger.info("terminating training %d", job.spec.training_id)
                 job.process.terminate()
         for job in jobs:
+            self._reap_terminated(job, "the trainer server shut down during training")
+
+    @staticmethod
+    def _reap_terminated(job: _Job, error: str) -> None:
+        """Wait for a terminated job's process (SIGKILL after a grace period); a job without an outcome yet
+        then failed with `error`, and its output files go."""
+        job.process.join(timeout=_TERMINATE_GRACE_S)
+        if job.process.is_alive():
+            job.process.kill()
             job.process.join(timeout=_TERMINATE_GRACE_S)
-            if job.process.is_alive():
-                job.process.kill()
-                job.process.join(timeout=_TERMINATE_GRACE_S)
-            if job.outcome is None:
-                job.outcome = "failed"
-                job.error = "the trainer server shut down during training"
-                job.spec.model_path.unlink(missing_ok=True)
-                job.spec.selection_path.unlink(missing_ok=True)
+        if job.outcome is None:
+            job.outcome = "failed"
+            job.error = error
+            job.spec.model_path.unlink(missing_ok=True)
+            job.spec.selection_path.unlink(missing_ok=True)

@@ -139,6 +139,18 @@ def test_experiment_with_an_initial_training_on_everything(experiment: Superviso
         assert {"time_train_s", "time_wait_data_s"} <= set(t["training"])
     assert len({t["model_id"] for t in triggers}) == 2
 
+    # where the wall time went: the supervisor's phases plus each job's own split, within the run's wall time
+    breakdown = log["time_breakdown"]
+    phases = breakdown["phases_s"]
+    assert {"training steps", "training: job start and polling", "selection", "evaluation after triggers"} <= set(
+        phases
+    )
+    steps = sum(t["training"]["time_train_s"] for t in triggers)
+    assert abs(phases["training steps"] - steps) < 0.01
+    assert sum(phases.values()) <= breakdown["wall_s"] + 0.01
+    assert breakdown["outside_training_steps_share"] == round(1 - phases["training steps"] / breakdown["wall_s"], 4)
+    assert "outside training steps" in experiment.stdout()
+
     # progress as JSON lines (stdout is a file), then the summary table
     names = [e["event"] for e in json_events(experiment.stdout())]
     assert names[0] == "pipeline_started" and names[-1] == "pipeline_done"
@@ -231,9 +243,9 @@ def test_sigterm_during_training(cluster: Cluster, tmp_path: Path, policy: str, 
     config = pipeline(
         "busy", {"id": "DataAmountTrigger", "num_samples": 1000}, None, initial_mode="train_on_everything"
     )
-    # the job's start-up alone (a spawned process importing torch) takes seconds: the signal, sent when the
-    # trigger starts, always comes while it runs; an abandoned job goes on in the trainer server, so keep it short
-    config["training"]["epochs_per_trigger"] = 2
+    # the signal, sent when the trigger starts, comes while the job runs (10 epochs of 200 samples take seconds;
+    # an abandoned job is stopped on the trainer server)
+    config["training"]["epochs_per_trigger"] = 10
     run = SupervisorRun(cluster, tmp_path, config, "--stop-policy", policy, "--poll-interval", "0.2")
     wait_for(lambda: run.events("trigger_started"), 120, "the initial training to start", alive=run.process)
     for _ in range(signals):
@@ -244,7 +256,7 @@ def test_sigterm_during_training(cluster: Cluster, tmp_path: Path, policy: str, 
     assert (log["status"], log["stop_reason"]) == ("done", "signal")
     [trigger] = log["triggers"]
     if (policy, signals) == ("finish", 1):
-        assert trigger["model_id"] is not None and trigger["training"]["samples_seen"] == 200 * 2
+        assert trigger["model_id"] is not None and trigger["training"]["samples_seen"] == 200 * 10
         assert "abandoned" not in trigger
     else:
         assert trigger["abandoned"] is True and trigger["model_id"] is None and trigger["training"] is None

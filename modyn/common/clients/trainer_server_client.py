@@ -29,6 +29,12 @@ class TrainerServerClient(LazyStubClient):
     def status(self, training_id: int) -> pb.TrainingStatusResponse:
         return self.stub.GetTrainingStatus(pb.TrainingStatusRequest(training_id=training_id), timeout=SHORT_DEADLINE_S)
 
+    def stop_training(self, training_id: int) -> bool:
+        """Stop a running job; True when it was running (False: it had already ended)."""
+        return bool(
+            self.stub.StopTraining(pb.StopTrainingRequest(training_id=training_id), timeout=SHORT_DEADLINE_S).stopped
+        )
+
     def store_final_model(self, training_id: int) -> int:
         response = self.stub.StoreFinalModel(
             pb.StoreFinalModelRequest(training_id=training_id), timeout=LONG_DEADLINE_S

@@ -26,7 +26,7 @@ from modyn.supervisor.evaluation.registry import build_eval_strategy
 
 logger = logging.getLogger(__name__)
 
-POLL_INTERVAL_S = 0.2
+POLL_INTERVAL_S = 0.05
 WHOLE_DATASET: Interval = (-(2**63), 2**63 - 1)
 
 #: One evaluation to run: (model id, dataset entry of evaluation.datasets, interval or None for all).

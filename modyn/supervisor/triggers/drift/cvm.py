@@ -8,13 +8,14 @@ features (capped at 1). Constant features (identical in both windows) are skippe
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from modyn.supervisor.triggers.drift.base import DriftMetric, DriftResult, as_2d, per_feature_pvalue
 
 
 class CramerVonMisesMetric(DriftMetric):
     def test(self, reference: np.ndarray, current: np.ndarray) -> DriftResult:
+        from scipy import stats  # imported on use: scipy takes seconds to import
+
         x, y = as_2d(reference), as_2d(current)
         statistics, p_values = [], []
         for j in range(x.shape[1]):
