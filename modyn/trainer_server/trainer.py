@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, default_collate
+from torch.utils.data import DataLoader
 
 from modyn.common.clients.metadata_processor_client import MetadataProcessorClient
 from modyn.common.clients.model_storage_client import ModelStorageClient
@@ -41,7 +41,13 @@ from modyn.trainer_server.downsampling import (
     target_size,
 )
 from modyn.trainer_server.downsampling.rho_loss import RHOLossDownsampler
-from modyn.trainer_server.online_dataset import OnlineDataset, Selection, calling, save_selection
+from modyn.trainer_server.online_dataset import (
+    DEFAULT_SAMPLE_CACHE_MB,
+    OnlineDataset,
+    Selection,
+    calling,
+    save_selection,
+)
 from modyn.trainer_server.training_setup import (  # noqa: F401 - re-exported for callers of this module
     ScheduledOptimizer,
     TrainingConfigError,
@@ -245,19 +251,15 @@ class Trainer:
             num_shares=max(1, int(t.get("dataloader_workers", 0))),
             selection_path=str(self.spec.selection_path),
             max_retries=self.spec.max_retries,
+            # The dataset collates the batches (each worker its own, as a DataLoader would).
+            batch_size=int(t["batch_size"]),
+            drop_last=bool(t.get("drop_last_batch", False)),
+            sample_cache_bytes=int(t.get("sample_cache_mb", DEFAULT_SAMPLE_CACHE_MB)) * 2**20,
         )
 
-    def _batches(self, samples: Iterator[tuple[Any, ...]]) -> Iterator[Any]:
-        """Main-process batches of an OnlineDataset iteration (scoring passes, IL model training)."""
-        size = int(self.training_config["batch_size"])
-        pending: list[tuple[Any, ...]] = []
-        for sample in samples:
-            pending.append(sample)
-            if len(pending) == size:
-                yield default_collate(pending)
-                pending = []
-        if pending:
-            yield default_collate(pending)
+    def _batches(self, dataset: OnlineDataset, selection: Selection | None) -> Iterator[tuple[Any, ...]]:
+        """Main-process batches of every worker share (scoring passes, IL model training)."""
+        return dataset.iterate_all(selection, batch_size=int(self.training_config["batch_size"]))
 
     # --- the job ----------------------------------------------------------------------------
 
@@ -298,6 +300,7 @@ class Trainer:
         self.embeddings = _EmbeddingRecorder(model)
 
         dataset = self._dataset(seed)
+        self.dataset = dataset  # its counters (storage fetches, cache hits) are this process's
         selector = SelectorClient(*spec.selector)
         try:
             with calling("selector"):
@@ -329,14 +332,13 @@ class Trainer:
         drop_last = bool(t.get("drop_last_batch", False))
         loader = DataLoader(
             dataset,
-            batch_size=int(t["batch_size"]),
+            batch_size=None,  # the dataset yields whole batches (and drops each worker's last one if asked)
             num_workers=workers,
             # Workers must not inherit gRPC state through fork: spawn them.
             multiprocessing_context="spawn" if workers > 0 else None,
-            # Spawning workers costs seconds (each imports torch): keep them across epochs.
+            # Spawning workers costs seconds (each imports torch), and each keeps its epoch cache: keep them.
             persistent_workers=workers > 0,
             pin_memory=device.type == "cuda",
-            drop_last=drop_last,
         )
         record_every = int(t.get("record_loss_every", 0))
         checkpointing = t.get("checkpointing") or {}
@@ -424,13 +426,17 @@ class Trainer:
         self.clock.add("time_finish_s", finishing)
         self._report(started, epoch=epoch)
         logger.info(
-            "training %d done: %d samples seen, %d trained, mean loss %.4f, %.1f s (%s)",
+            "training %d done: %d samples seen, %d trained, mean loss %.4f, %.1f s (%s)%s",
             spec.training_id,
             samples_seen,
             samples_trained,
             mean_loss,
             time.monotonic() - started,
             ", ".join(f"{k} {v:.2f}" for k, v in self.clock.seconds.items()),
+            # With workers > 0 the workers' own counters stay in the workers.
+            f"; main process: {dataset.storage_fetches} chunks from storage, {dataset.cache_hits} from the epoch cache"
+            if workers == 0
+            else "",
         )
         return TrainingResult(
             path,
@@ -565,7 +571,7 @@ class Trainer:
         started = time.monotonic()
         downsampler.reset()
         if downsampler.needs_forward:
-            for batch in self._batches(dataset.iterate_all(base)):
+            for batch in self._batches(dataset, base):
                 keys = batch[0].tolist()
                 self._score(downsampler, keys, to_device(batch[1], self.device), to_device(batch[2], self.device))
         else:
@@ -601,7 +607,7 @@ class Trainer:
         il_optimizers = build_optimizers(il_model, self.training_config["optimizers"])
         il_model.train()
         for _ in range(int(self.downsampling_config.get("il_training_epochs", 1))):
-            for batch in self._batches(dataset.iterate_all(dict.fromkeys(holdout, 1.0))):
+            for batch in self._batches(dataset, dict.fromkeys(holdout, 1.0)):
                 inputs, targets = to_device(batch[1], self.device), to_device(batch[2], self.device)
                 for optimizer in il_optimizers:
                     optimizer.zero_grad(set_to_none=True)

@@ -9,6 +9,7 @@ Pillow (images) and numpy; results are torch tensors (strings for ``utf8``):
 - ``float16``, ``float32``, ``float64``, ``int8``, ``int16``, ``int32``, ``int64``, ``uint8``:
   the bytes as a little-endian vector of that type (``<type>_be`` for big-endian); integer
   vectors become int64 tensors, float vectors float32 (float64 stays float64).
+  ``build_chunk_parser`` parses many samples of these types at once (one numpy call per chunk).
 - ``utf8``: the bytes decoded as UTF-8 text (a str).
 - ``csv_floats``: a CSV row (as CsvFileWrapper serves it, ``,``/``;``/tab separated) as float32.
 """
@@ -64,6 +65,29 @@ def _vector(data: bytes, dtype: str) -> Any:
     return torch.from_numpy(array.astype(target, copy=True))
 
 
+def _vector_chunk(data: bytes, offsets: Any, dtype: str) -> Any:
+    """Many samples of one fixed-width vector type at once: sample i is data[offsets[i]:offsets[i+1]].
+
+    Returns an ``n x width`` tensor whose row i equals ``_vector(sample i)``, or None when the samples
+    do not all have the same length (a multiple of the item size); parse those one by one."""
+    import numpy as np
+    import torch
+
+    n = len(offsets) - 1
+    if n <= 0:
+        return None
+    item = np.dtype(dtype)
+    start, end = int(offsets[0]), int(offsets[-1])
+    width = (end - start) // n
+    if width * n != end - start or width % item.itemsize or bool((np.diff(offsets) != width).any()):
+        return None
+    array = np.frombuffer(data, dtype=item, count=(end - start) // item.itemsize, offset=start)
+    target: Any = np.int64
+    if item.kind == "f":
+        target = np.float64 if item.itemsize == 8 else np.float32
+    return torch.from_numpy(array.reshape(n, width // item.itemsize).astype(target, copy=True))
+
+
 def parse_utf8(data: bytes) -> str:
     return data.decode("utf-8")
 
@@ -100,6 +124,23 @@ for _name, _code in _VECTOR_TYPES.items():
     BUILTIN_PARSERS[_name] = functools.partial(_vector, dtype="<" + _code)
     if _code[1] != "1":
         BUILTIN_PARSERS[_name + "_be"] = functools.partial(_vector, dtype=">" + _code)
+
+
+# Parsers that also parse a whole chunk at once (name -> (data, offsets) -> stacked tensor or None).
+CHUNK_PARSERS: dict[str, Callable[[bytes, Any], Any]] = {}
+for _name, _code in _VECTOR_TYPES.items():
+    CHUNK_PARSERS[_name] = functools.partial(_vector_chunk, dtype="<" + _code)
+    if _code[1] != "1":
+        CHUNK_PARSERS[_name + "_be"] = functools.partial(_vector_chunk, dtype=">" + _code)
+
+
+def build_chunk_parser(source_or_name: str) -> Callable[[bytes, Any], Any] | None:
+    """For a built-in fixed-width vector parser (``float32``, ``int64_be``, ...): a function
+    ``(data, offsets) -> n x width tensor`` (None when the samples' lengths differ) that gives the
+    same rows as the per-sample parser, in one numpy call. None for every other parser."""
+    if not isinstance(source_or_name, str):
+        return None
+    return CHUNK_PARSERS.get(source_or_name.strip())
 
 
 def is_builtin_parser(value: str) -> bool:
