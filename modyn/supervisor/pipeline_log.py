@@ -29,6 +29,32 @@ class PipelineLog:
         }
         self.write()
 
+    @classmethod
+    def resume(cls, log_dir: Path, pipeline_id: int, pipeline_name: str, mode: str, at_trigger: int) -> PipelineLog:
+        """Continue the log of an earlier run of the pipeline (the same file; a new one when it is gone):
+        status back to running, and a `resumed` entry {time, at_trigger}. The caller re-adds the triggers
+        (from the metadata DB, which is authoritative) as it goes."""
+        path = Path(log_dir) / f"pipeline_{pipeline_id}" / "pipeline.json"
+        data: dict[str, Any] | None = None
+        if path.exists():
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                data = None
+        log = cls.__new__(cls)
+        log.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not isinstance(data, dict):
+            data = {"pipeline_id": pipeline_id, "pipeline_name": pipeline_name, "mode": mode, "started_at": now_iso()}
+        for stale in ("error", "stop_reason", "report", "report_error"):
+            data.pop(stale, None)
+        data.update(status="running", finished_at=None, triggers=[])
+        data.setdefault("num_samples_seen", 0)
+        data.setdefault("resumed", []).append({"time": now_iso(), "at_trigger": at_trigger})
+        log.data = data
+        log.write()
+        return log
+
     @property
     def triggers(self) -> list[dict[str, Any]]:
         return list(self.data["triggers"])

@@ -3,12 +3,14 @@ trigger policy and the selector, and for each trigger train, store and evaluate 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +27,7 @@ from modyn.common.clients.trainer_server_client import TrainerServerClient
 from modyn.common.database import Database
 from modyn.common.grpc_utils import check_health
 from modyn.supervisor.evaluation.evaluation_runner import EvaluationError, EvaluationRunner
-from modyn.supervisor.models import SupervisorBase, SupervisorTrigger
+from modyn.supervisor.models import SupervisorBase, SupervisorPipeline, SupervisorTrigger
 from modyn.supervisor.pipeline_log import PipelineLog
 from modyn.supervisor.progress import Progress
 from modyn.supervisor.report import write_report
@@ -52,6 +54,10 @@ class SupervisorError(Exception):
     """A failure to report to the user as one clear line (exit code 1)."""
 
 
+class PipelineFinished(SupervisorError):
+    """`--resume` of a pipeline that already ran to the end of its data: nothing to do (exit 0)."""
+
+
 class TriggerAbandoned(Exception):
     """The run was asked to stop and not to wait for the running trigger's training."""
 
@@ -64,6 +70,11 @@ def calling(service: str) -> Iterator[None]:
         raise SupervisorError(describe_rpc_error(service, exc)) from exc
     except EvaluationError as exc:
         raise SupervisorError(str(exc)) from exc
+
+
+def config_fingerprint(pipeline_config: dict[str, Any]) -> str:
+    """sha256 of the pipeline config as canonical JSON: what a resume is checked against."""
+    return hashlib.sha256(json.dumps(pipeline_config, sort_keys=True).encode()).hexdigest()
 
 
 def _status_field(status: Any, name: str) -> Any:
@@ -119,6 +130,14 @@ class Supervisor:
         self._pending_first_ts: int | None = None
         self._pending_last_ts: int | None = None
         self._db: Database | None = None
+        # --resume: the triggers recorded by the earlier run(s), oldest first, as (stage, log entry). While
+        # any is left, the trigger policy's fires are matched to them instead of closing new triggers at
+        # the selector, and the samples they cover are not informed again.
+        self._recorded: deque[tuple[str, dict[str, Any]]] = deque()
+        self._resume_mismatches = 0
+        self._resume_key_cursor: int | None = None
+        self._inform_while_resuming = False
+        self._initial_cursor: int | None = None
 
     # ---- checks before anything runs ----
 
@@ -144,15 +163,32 @@ class Supervisor:
 
     # ---- the run ----
 
-    def setup(self, mode: str) -> None:
+    def setup(self, mode: str, resume: int | None = None, start: int | None = None, stop: int | None = None) -> None:
         self.times = TimeBreakdown()
         self.check_cluster()
         self.check_datasets()
         self._db = Database(self.system["metadata_database"])
         self._db.create_tables(SupervisorBase.metadata)
-        with calling("selector"):
-            self.pipeline_id = self.selector.register_pipeline(self.pipeline)
-        self.log = PipelineLog(self.log_dir, self.pipeline_id, self.pipeline["pipeline"]["name"], mode)
+        name = self.pipeline["pipeline"]["name"]
+        if resume is not None:
+            at_trigger = self._load_resume(resume, mode, start, stop)
+            self.pipeline_id = resume
+            self.log = PipelineLog.resume(self.log_dir, resume, name, mode, at_trigger)
+        else:
+            with calling("selector"):
+                self.pipeline_id = self.selector.register_pipeline(self.pipeline)
+            with self._db.session() as session:
+                session.add(
+                    SupervisorPipeline(
+                        pipeline_id=self.pipeline_id,
+                        config_fingerprint=config_fingerprint(self.pipeline),
+                        mode=mode,
+                        start_replay_at=start,
+                        stop_replay_at=stop,
+                        status="running",
+                    )
+                )
+            self.log = PipelineLog(self.log_dir, self.pipeline_id, name, mode)
         self.evaluation.bind(self.pipeline_id, self.log.path.parent, self.system)  # issue 7: registry, matrix
         self.log.data["initial_mode"] = self.initial_mode
         self.log.data["trigger"] = self.pipeline["trigger"]
@@ -164,11 +200,82 @@ class Supervisor:
                 self.storage, self.model_storage, self.pipeline, device=self.pipeline["training"]["device"]
             )
             self.trigger.bind(self.context)
-        self.progress.event("pipeline_started", pipeline_id=self.pipeline_id, mode=mode, log=str(self.log.path))
+        self.progress.event(
+            "pipeline_started",
+            pipeline_id=self.pipeline_id,
+            mode=mode,
+            log=str(self.log.path),
+            resumed=resume is not None,
+        )
 
-    def run_experiment(self, start: int, stop: int | None, maximum_triggers: int | None) -> PipelineLog:
-        """Replay the samples with start <= timestamp <= stop in (timestamp, key) order, then stop."""
-        self.setup("experiment")
+    def _load_resume(self, pipeline_id: int, mode: str, start: int | None, stop: int | None) -> int:
+        """Check that pipeline `pipeline_id` can be resumed with this config and these options, and load its
+        recorded triggers. Changes nothing. Returns the index of the first trigger that is not complete."""
+        assert self._db is not None
+        what = f"--resume {pipeline_id}"
+        try:
+            self.selector.selection_strategy(pipeline_id)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                raise SupervisorError(f"{what}: the selector has no pipeline {pipeline_id}") from exc
+            raise SupervisorError(describe_rpc_error("selector", exc)) from exc
+        with self._db.session() as session:
+            record = session.get(SupervisorPipeline, pipeline_id)
+            rows = (
+                session.query(SupervisorTrigger)
+                .filter_by(pipeline_id=pipeline_id)
+                .order_by(SupervisorTrigger.trigger_id)
+                .all()
+            )
+            if record is None:
+                raise SupervisorError(
+                    f"{what}: pipeline {pipeline_id} has no supervisor record in the metadata DB "
+                    "(it was not started by a modyn-supervisor that records resume state)"
+                )
+            if record.config_fingerprint != config_fingerprint(self.pipeline):
+                raise SupervisorError(
+                    f"{what}: the pipeline config differs from the one pipeline {pipeline_id} was started with; "
+                    "resume it with the same pipeline YAML"
+                )
+            if record.mode != mode or (
+                mode == "experiment" and (record.start_replay_at, record.stop_replay_at) != (start, stop)
+            ):
+                started = (
+                    f"--start-replay-at {record.start_replay_at}"
+                    + ("" if record.stop_replay_at is None else f" --stop-replay-at {record.stop_replay_at}")
+                    if record.mode == "experiment"
+                    else "no --start-replay-at"
+                )
+                raise SupervisorError(
+                    f"{what}: pipeline {pipeline_id} ran in {record.mode} mode ({started}); "
+                    "resume it with the same options"
+                )
+            if record.status == "done" and record.stop_reason == "end of data":
+                raise PipelineFinished(
+                    f"pipeline {pipeline_id} already finished (end of data, {len(rows)} trigger(s)); nothing to resume"
+                )
+            self._initial_cursor = record.initial_cursor
+            self._resume_key_cursor = record.key_cursor
+            recorded = [(row.stage, json.loads(row.log_entry)) for row in rows]
+        ids = [entry["trigger_id"] for _, entry in recorded]
+        if ids != list(range(len(ids))):
+            raise SupervisorError(f"{what}: the recorded triggers of pipeline {pipeline_id} are not 0..n-1: {ids}")
+        if ids:
+            with calling("selector"):
+                self.selector.number_of_samples(pipeline_id, ids[-1])  # NOT_FOUND: selector and DB disagree
+        self._recorded = deque(recorded)
+        done = [stage == "evaluated" or (stage == "selected" and e["num_samples"] == 0) for stage, e in recorded]
+        return done.index(False) if False in done else len(done)
+
+    def run_experiment(
+        self, start: int, stop: int | None, maximum_triggers: int | None, resume: int | None = None
+    ) -> PipelineLog:
+        """Replay the samples with start <= timestamp <= stop in (timestamp, key) order, then stop.
+
+        `resume`: continue pipeline `resume` (see docs/supervisor.md, Resuming): the same replay runs
+        again, with the trigger policy's fires matched to the recorded triggers (not informed again; a
+        trigger that did not finish is trained, stored and evaluated now) until none is left."""
+        self.setup("experiment", resume, start, stop)
         assert self.log is not None
         with self._run_guard():
             dataset_id = self.pipeline["data"]["dataset_id"]
@@ -179,26 +286,41 @@ class Supervisor:
                 with calling("storage"), self.times.phase("reading data from storage"):
                     end = MAX_TIMESTAMP if stop is None else stop
                     chunks = list(self.storage.data_in_interval(dataset_id, start, end))
-                self._replay(chunks, "replay", maximum_triggers)
+                if not self._replay(chunks, "replay", maximum_triggers):
+                    self._drain_recorded(maximum_triggers)
             if self.stop_reason != "signal":
                 with calling("evaluator"), self.times.phase("evaluation matrix"):
                     self.log.data.update(self.evaluation.after_pipeline(self.log.triggers))
             self.log.data["stop_reason"] = self.stop_reason or "end of data"
         return self.log
 
-    def run_production(self, poll_interval_s: float, maximum_triggers: int | None) -> PipelineLog:
-        """Follow the dataset's new samples until stopped (SIGINT/SIGTERM) or maximum_triggers."""
-        self.setup("production")
+    def run_production(
+        self, poll_interval_s: float, maximum_triggers: int | None, resume: int | None = None
+    ) -> PipelineLog:
+        """Follow the dataset's new samples until stopped (SIGINT/SIGTERM) or maximum_triggers.
+
+        `resume`: continue pipeline `resume` from its initial key cursor: the data it saw is read again,
+        the policy's fires matched to the recorded triggers (see run_experiment)."""
+        self.setup("production", resume)
         assert self.log is not None
         dataset_id = self.pipeline["data"]["dataset_id"]
         with self._run_guard():
-            with calling("storage"):
-                cursor = self.storage.last_key(dataset_id)
+            if resume is not None and self._initial_cursor is not None:
+                cursor = self._initial_cursor
+            else:
+                with calling("storage"):
+                    cursor = self.storage.last_key(dataset_id)
+                self._update_record(initial_cursor=cursor, key_cursor=cursor)
             # Samples stored at the start (key <= cursor) are "existing data" for the initial pass; every
             # later key is new. Keys grow in commit order, so following the key cursor never skips a sample
             # that arrives late with a timestamp equal to (or older than) one already handled.
             if self._initial_pass(MAX_TIMESTAMP, maximum_triggers, max_key=cursor):
                 self.stop_requested.set()
+            # Resumed: the polled data is read again in chunks that need not match the earlier polls, so the
+            # (timestamp, key) order, and with it which samples fall before a recorded trigger's fire, may
+            # differ. Every sample is informed again: a key the selector has keeps its first record (a closed
+            # trigger's key stays there), and a key no closed trigger has lands in the open trigger.
+            self._inform_while_resuming = True
             while not self.stop_requested.is_set():
                 with calling("storage"):
                     for keys, timestamps, labels in self.storage.new_data_after_key(dataset_id, cursor):
@@ -213,6 +335,12 @@ class Supervisor:
                         if self._feed(keys, timestamps, labels, maximum_triggers):
                             self.stop_requested.set()
                             break
+                        if self._resume_key_cursor is None or cursor > self._resume_key_cursor:
+                            self._update_record(key_cursor=cursor)
+                if self._recorded and (self._resume_key_cursor is None or cursor >= self._resume_key_cursor):
+                    # the data the earlier run saw is fed again, and the policy did not fire for every recorded trigger
+                    if self._drain_recorded(maximum_triggers):
+                        self.stop_requested.set()
                 with self.times.phase("waiting for new data"):
                     self.stop_requested.wait(poll_interval_s)
             self.log.data["stop_reason"] = self.stop_reason or "signal"
@@ -229,7 +357,11 @@ class Supervisor:
             self.log.finish("failed", error=_error_text(exc))
             raise
         finally:
+            if self._resume_mismatches:
+                self.log.data["resumed"][-1]["policy_mismatches"] = self._resume_mismatches
             self._close()
+            status = self.log.data["status"]
+            self._update_record(status=status, stop_reason=self.log.data.get("stop_reason"))
 
     def _close(self) -> None:
         """Write the final log and the report (a report that cannot be drawn is noted, not fatal)."""
@@ -245,6 +377,16 @@ class Supervisor:
             log=str(self.log.path),
             report=str(self.report_path),
         )
+
+    def _update_record(self, **values: Any) -> None:
+        """Update this pipeline's supervisor_pipelines row (best effort at the end of a failed run)."""
+        if self._db is None or self.pipeline_id is None:
+            return
+        with self._db.session() as session:
+            record = session.get(SupervisorPipeline, self.pipeline_id)
+            if record is not None:
+                for name, value in values.items():
+                    setattr(record, name, value)
 
     def _write_report(self) -> None:
         assert self.log is not None and self.report_path is not None
@@ -277,6 +419,10 @@ class Supervisor:
         if total == 0:
             return False
         assert self.pipeline_id is not None
+        if self._recorded:  # resumed: the initial trigger was closed at the selector by the earlier run
+            self._seen += total
+            self._apply_recorded(self._seen)
+            return self._should_stop(maximum_triggers)
         # train_on_everything: every existing sample goes to the selector; one trigger trains on all of them
         chunks = [c for c in chunks if c[0]]
         with calling("selector"), self.times.phase("selection"):
@@ -326,6 +472,16 @@ class Supervisor:
 
         def on_fire(end: int, info: dict[str, Any]) -> bool:
             nonlocal informed
+            if self._recorded:  # resumed: this fire is the next recorded trigger (its samples are informed)
+                if self._inform_while_resuming:
+                    with calling("selector"), self.times.phase("selection"):
+                        self.selector.inform_data(
+                            pipeline_id, keys[informed:end], timestamps[informed:end], labels[informed:end]
+                        )
+                self._seen += end - informed
+                informed = end
+                self._apply_recorded(self._seen)
+                return self._should_stop(maximum_triggers)
             self._track_range(timestamps[informed:end])
             with calling("selector"), self.times.phase("selection"):
                 trigger_id, num_samples, num_partitions = self.selector.inform_data_and_trigger(
@@ -338,7 +494,11 @@ class Supervisor:
 
         if drive(self.trigger, keys, timestamps, labels or None, on_fire):
             return True
-        if informed < len(keys):
+        if informed < len(keys) and self._recorded and not self._inform_while_resuming:
+            self._seen += len(keys) - informed  # samples of a recorded trigger: the selector has them
+        elif informed < len(keys):
+            # (after a resume this may inform keys the earlier run informed: the selector keeps a key's
+            # first record, so that changes nothing)
             self._track_range(timestamps[informed:])
             with calling("selector"), self.times.phase("selection"):
                 self.selector.inform_data(pipeline_id, keys[informed:], timestamps[informed:], labels[informed:])
@@ -388,18 +548,76 @@ class Supervisor:
         }
         if initial:
             entry["initial"] = True
+        entry["stream_position"] = self._seen  # samples fed up to this trigger's last one (checked on resume)
         self._pending_first_ts = self._pending_last_ts = None
         self._record(trigger_id, "selected", entry)
+        self._complete_trigger(entry, "selected")
+
+    def _apply_recorded(self, position: int) -> None:
+        """Resume: the policy fired where the earlier run closed the next recorded trigger (at `position` in
+        the stream). A complete trigger is restored (model chain, the policy hears of its model); one whose
+        training did not finish is trained now, one not evaluated is evaluated."""
+        stage, entry = self._recorded.popleft()
+        self._pending_first_ts = self._pending_last_ts = None
+        recorded_position = entry.get("stream_position")
+        if recorded_position is not None and recorded_position != position:
+            self._resume_mismatches += 1
+            logger.warning(
+                "resume: the trigger policy fired at sample %d, trigger %d was closed at sample %d; keeping the "
+                "recorded trigger",
+                position,
+                entry["trigger_id"],
+                recorded_position,
+            )
+        entry["trigger_index"] = self.num_triggers
+        if stage == "evaluated" or (stage == "selected" and entry["num_samples"] == 0):
+            self.previous_model_id = entry["model_id"] if entry["model_id"] is not None else self.previous_model_id
+            if entry["model_id"] is not None:
+                if self.context is not None:
+                    self.context.latest_model_id = entry["model_id"]
+                duration = (entry["training"] or {}).get("duration_s", 0.0)
+                self.trigger.inform_new_model(TrainingOutcome(entry["model_id"], entry["num_samples"], duration))
+            assert self.log is not None
+            self.log.add_trigger(entry)
+            self.num_triggers += 1
+            self.progress.event(
+                "trigger_restored", trigger_index=entry["trigger_index"], trigger_id=entry["trigger_id"], stage=stage
+            )
+            return
+        entry.pop("abandoned", None)
+        if stage != "stored":
+            entry.update(model_id=None, training=None, evaluation={})
+        self._complete_trigger(entry, stage)
+
+    def _drain_recorded(self, maximum_triggers: int | None) -> bool:
+        """Resume: recorded triggers the policy did not fire for on the data seen again (a policy whose
+        decisions are not reproducible) are still completed, at the end of that data."""
+        while self._recorded:
+            self._resume_mismatches += 1
+            self._apply_recorded(self._seen)
+            if self._should_stop(maximum_triggers):
+                return True
+        return False
+
+    def _complete_trigger(self, entry: dict[str, Any], stage: str) -> None:
+        """Train (unless `stage` is `stored`), store and evaluate the trigger of `entry`, then log it."""
+        assert self.log is not None
+        trigger_id, num_samples = entry["trigger_id"], entry["num_samples"]
         self.progress.event(
-            "trigger_started", trigger_index=self.num_triggers, trigger_id=trigger_id, num_samples=num_samples, **info
+            "trigger_started",
+            trigger_index=self.num_triggers,
+            trigger_id=trigger_id,
+            num_samples=num_samples,
+            **entry["trigger_info"],
         )
         try:
             if num_samples > 0:
-                entry["training"] = self._train(trigger_id, num_samples)
-                with calling("trainer server"), self.times.phase("storing models"):
-                    entry["model_id"] = self.trainer.store_final_model(entry["training"].pop("training_id"))
+                if stage != "stored":
+                    entry["training"] = self._train(trigger_id, num_samples)
+                    with calling("trainer server"), self.times.phase("storing models"):
+                        entry["model_id"] = self.trainer.store_final_model(entry["training"].pop("training_id"))
+                    self._record(trigger_id, "stored", entry)
                 self.previous_model_id = entry["model_id"]
-                self._record(trigger_id, "stored", entry)
                 outcome = TrainingOutcome(entry["model_id"], num_samples, entry["training"]["duration_s"])
                 if self.context is not None:
                     self.context.latest_model_id = entry["model_id"]

@@ -1,7 +1,8 @@
 """`modyn-supervisor PIPELINE_YAML SYSTEM_YAML [...]`: run one pipeline.
 
 Exit codes: 0 done (also after SIGINT/SIGTERM: the running trigger is finished or abandoned and the
-log written); 2 invalid pipeline or system config (every problem named by its YAML path); 1 anything
+log written; also `--resume` of a pipeline that already ran to the end of its data, which changes
+nothing); 2 invalid pipeline or system config (every problem named by its YAML path); 1 anything
 else, with one line that says what failed.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 
 from modyn.config import ConfigError, load_pipeline_config, load_system_config
 from modyn.supervisor.progress import MODES
-from modyn.supervisor.supervisor import STOP_POLICIES, Supervisor, SupervisorError
+from modyn.supervisor.supervisor import STOP_POLICIES, PipelineFinished, Supervisor, SupervisorError
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -43,6 +44,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         metavar="N",
         help="stop after the N-th trigger's training and evaluation",
+    )
+    parser.add_argument(
+        "--resume",
+        type=int,
+        default=None,
+        metavar="PIPELINE_ID",
+        help="continue pipeline PIPELINE_ID after a crash or a stop, with the same pipeline YAML and options",
     )
     parser.add_argument("--log-dir", type=Path, default=Path("modyn_logs"), help="where the pipeline log goes")
     parser.add_argument(
@@ -120,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         and args.stop_replay_at < args.start_replay_at
     ):
         problems.append("--stop-replay-at: must be >= --start-replay-at")
+    if args.resume is not None and args.resume < 0:
+        problems.append("--resume: a pipeline id is >= 0")
     if args.poll_interval <= 0:
         problems.append("--poll-interval: must be > 0")
     if problems or pipeline_config is None or system_config is None:
@@ -132,9 +142,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     supervisor.install_signal_handlers()
     try:
         if args.start_replay_at is not None:
-            supervisor.run_experiment(args.start_replay_at, args.stop_replay_at, args.maximum_triggers)
+            supervisor.run_experiment(
+                args.start_replay_at, args.stop_replay_at, args.maximum_triggers, resume=args.resume
+            )
         else:
-            supervisor.run_production(args.poll_interval, args.maximum_triggers)
+            supervisor.run_production(args.poll_interval, args.maximum_triggers, resume=args.resume)
+    except PipelineFinished as exc:
+        print(f"modyn-supervisor: {exc}", file=sys.stderr)
+        return 0
     except SupervisorError as exc:
         print(f"modyn-supervisor: {exc}", file=sys.stderr)
         if supervisor.log is not None:
