@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 # Modules every job needs; importing them is most of a fresh interpreter's start-up cost. torch._dynamo:
 # torch imports it on the first optimizer a process builds (Adam & co.), which alone takes seconds.
-BASE_PRELOAD = ("numpy", "torch", "torch._dynamo", "PIL.Image", "modyn.models")
+# "__main__": the service's main script, which every child would otherwise run again before its job.
+BASE_PRELOAD = ("__main__", "numpy", "torch", "torch._dynamo", "PIL.Image", "modyn.models")
 
 _preload: list[str] = []
 _lock = threading.Lock()

@@ -297,7 +297,10 @@ class EvaluationManager:
             logger.info(
                 "evaluation %d: %s", evaluation_id, job.status.exception if job.status.failed else job.status.results
             )
-            self._release(job)
+            # The result is in; the process's teardown (a while, for a torch process) is waited for aside.
+            threading.Thread(
+                target=self._release, args=(job,), name=f"evaluation-{evaluation_id}-reap", daemon=True
+            ).start()
 
     def _drain(self, job: _Job) -> None:
         while job.status.is_running:

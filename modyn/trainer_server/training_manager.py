@@ -214,7 +214,8 @@ class TrainingManager:
             if kind == "failed":
                 job.error = detail
         if job.outcome is not None:
-            job.process.join(timeout=_OUTCOME_GRACE_S)
+            # Not waiting for the process to exit: its outcome (and model file) is complete, and tearing down
+            # a torch process takes a while; the fork server reaps it.
             if job.outcome == "failed":
                 # A job can fail after saving (e.g. metadata not delivered): nobody will upload that file.
                 job.spec.model_path.unlink(missing_ok=True)
