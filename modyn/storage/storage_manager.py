@@ -33,6 +33,10 @@ INT64_MAX = 2**63 - 1
 DEFAULT_MIN_FILE_AGE_S = 1.0
 
 
+# Get reads up to this many files per thread-pool task.
+FILES_PER_READ_TASK = 64
+
+
 class StorageError(Exception):
     """Base of the storage manager's errors; each message names the thing that is wrong."""
 
@@ -754,7 +758,14 @@ class StorageManager:
                 ) from None
 
         workers = min(fs.parallel_reads, len(groups))
-        parts = list(_ordered_parallel(read, groups, workers, None))
+        # Several files per task: with many small files (one image each), a task per file costs more in
+        # scheduling than the read itself.
+        tasks = [groups[i : i + FILES_PER_READ_TASK] for i in range(0, len(groups), FILES_PER_READ_TASK)]
+        parts = [
+            part
+            for task in _ordered_parallel(lambda task: [read(g) for g in task], tasks, workers, None)
+            for part in task
+        ]
         if fixed is not None:
             rows = np.empty((len(keys), fixed), dtype=np.uint8)
             labels = labels.copy()
