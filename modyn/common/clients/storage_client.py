@@ -54,12 +54,9 @@ def _key_arrays(response: Any) -> KeyArrays:
     return KeyArrays(_ints(response.packed_keys), _ints(response.packed_timestamps), _ints(response.packed_labels))
 
 
-def _key_chunk(response: Any) -> KeyChunk:
-    return (
-        _ints(response.packed_keys).tolist(),
-        _ints(response.packed_timestamps).tolist(),
-        _ints(response.packed_labels).tolist(),
-    )
+def _lists(arrays: Iterator[KeyArrays]) -> Iterator[KeyChunk]:
+    for a in arrays:
+        yield a.keys.tolist(), a.timestamps.tolist(), a.labels.tolist()
 
 
 class StorageClient(LazyStubClient):
@@ -106,9 +103,7 @@ class StorageClient(LazyStubClient):
 
     def new_data_since(self, dataset_id: str, timestamp: int) -> Iterator[KeyChunk]:
         """Samples with timestamp > `timestamp`, by (timestamp, key), in chunks."""
-        request = pb.GetNewDataSinceRequest(dataset_id=dataset_id, timestamp=timestamp, packed=True)
-        for r in self.stub.GetNewDataSince(request, timeout=LONG_DEADLINE_S):
-            yield _key_chunk(r)
+        return _lists(self.new_data_since_arrays(dataset_id, timestamp))
 
     def new_data_after_key(self, dataset_id: str, after_key: int) -> Iterator[KeyChunk]:
         """Samples with key > after_key, by key (= commit order), in chunks.
@@ -116,33 +111,28 @@ class StorageClient(LazyStubClient):
         Following a dataset live: start from `last_key()` and pass the last key of the last chunk handled
         as the next `after_key`; no sample is skipped or repeated, whatever its timestamp.
         """
-        request = pb.GetNewDataSinceRequest(dataset_id=dataset_id, after_key=after_key, packed=True)
-        for r in self.stub.GetNewDataSince(request, timeout=LONG_DEADLINE_S):
-            yield _key_chunk(r)
+        return _lists(self.new_data_after_key_arrays(dataset_id, after_key))
 
     def data_in_interval(self, dataset_id: str, start: int, end: int) -> Iterator[KeyChunk]:
-        request = pb.GetDataInIntervalRequest(
-            dataset_id=dataset_id, start_timestamp=start, end_timestamp=end, packed=True
-        )
-        for r in self.stub.GetDataInInterval(request, timeout=LONG_DEADLINE_S):
-            yield _key_chunk(r)
+        """Samples with start <= timestamp <= end, by (timestamp, key), in chunks."""
+        return _lists(self.data_in_interval_arrays(dataset_id, start, end))
 
     # Array forms of the key streams: how services should consume bulk keys (read-only int64 arrays).
 
     def new_data_since_arrays(self, dataset_id: str, timestamp: int) -> Iterator[KeyArrays]:
-        """new_data_since, each message as arrays."""
+        """Samples with timestamp > `timestamp`, by (timestamp, key), each message as arrays."""
         request = pb.GetNewDataSinceRequest(dataset_id=dataset_id, timestamp=timestamp, packed=True)
         for r in self.stub.GetNewDataSince(request, timeout=LONG_DEADLINE_S):
             yield _key_arrays(r)
 
     def new_data_after_key_arrays(self, dataset_id: str, after_key: int) -> Iterator[KeyArrays]:
-        """new_data_after_key, each message as arrays."""
+        """Samples with key > after_key, by key, each message as arrays (see new_data_after_key)."""
         request = pb.GetNewDataSinceRequest(dataset_id=dataset_id, after_key=after_key, packed=True)
         for r in self.stub.GetNewDataSince(request, timeout=LONG_DEADLINE_S):
             yield _key_arrays(r)
 
     def data_in_interval_arrays(self, dataset_id: str, start: int, end: int) -> Iterator[KeyArrays]:
-        """data_in_interval, each message as arrays."""
+        """Samples with start <= timestamp <= end, each message as arrays."""
         request = pb.GetDataInIntervalRequest(
             dataset_id=dataset_id, start_timestamp=start, end_timestamp=end, packed=True
         )
